@@ -1,0 +1,3 @@
+from seedcore_boot.cli import main
+
+main()

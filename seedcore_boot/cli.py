@@ -1,0 +1,227 @@
+"""The click layer: parse, call the flows, turn BootError into one line and an exit code. Nothing else."""
+
+import json
+import os
+import sys
+
+import click
+
+from . import __version__, health, node, ports, settings as settings_mod, state
+from .errors import BootError, usage_error
+from .log import Log
+
+# Flag spellings other than --<setting-name>; the issue's `--port` for the GCS among them.
+_ALIASES = {"gcs_port": ("--port",)}
+_SKIP = {"ray_args", "serve_config"}  # ray_args come after `--`; serve_config has its own option
+
+
+def _env_epilog():
+    lines = ["\b", "Environment (flags win over environment, environment over the --config file):",
+             f"  {settings_mod.CONFIG_ENV}  settings file"]
+    for name in settings_mod.FIELDS:
+        lines.append(f"  {' / '.join(settings_mod.env_names(name))}  ->  {name}")
+    lines.append("RAY_DISABLE_METRICS_SERVER, RAY_METRICS_EXPORT_PORT and RAY_DASHBOARD_METRICS_PORT are not "
+                 "read by Ray itself; seedcore-boot translates them (see README).")
+    return "\n".join(lines)
+
+
+def settings_options(role=None):
+    """One click option per setting that applies to `role`, all defaulting to None (= not given)."""
+
+    def decorate(fn):
+        for name in reversed(list(settings_mod.FIELDS)):
+            meta = settings_mod.FIELDS[name].metadata
+            if name in _SKIP or (role and role not in meta["roles"]):
+                continue
+            flag = "--" + name.replace("_", "-")
+            default = settings_mod.FIELDS[name].default
+            help_text = meta["help"] + (f" [default: {default}]" if default not in (None, ()) else "")
+            if meta["kind"] == "bool":
+                fn = click.option(f"{flag}/--no-{name.replace('_', '-')}", name, default=None,
+                                  help=help_text)(fn)
+            else:
+                fn = click.option(flag, *_ALIASES.get(name, ()), name, default=None, metavar=_metavar(meta),
+                                  help=help_text)(fn)
+        fn = click.option("--config", "config_path", default=None, metavar="FILE",
+                          help=f"YAML settings file (also ${settings_mod.CONFIG_ENV})")(fn)
+        return fn
+
+    return decorate
+
+
+def _metavar(meta):
+    return {"port": "PORT", "seconds": "SECONDS", "count": "N", "ip": "IP", "host": "HOST",
+            "abspath": "PATH"}.get(meta["kind"], "TEXT")
+
+
+def _resolve(config_path, opts, ray_args=()):
+    flags = {k: v for k, v in opts.items() if v is not None and k in settings_mod.FIELDS}
+    if ray_args:
+        flags["ray_args"] = tuple(ray_args)
+    return settings_mod.resolve(flags, os.environ, config_path)
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx):
+        return list(self.commands)  # the order they were written in, head first
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="seedcore-boot")
+def cli():
+    """Boot Ray 2.20.0 heads and workers that come up whole, or fail loudly with the fix."""
+
+
+@cli.command(epilog=_env_epilog(), context_settings={"ignore_unknown_options": False})
+@settings_options("head")
+@click.option("--serve-config", "serve_config", default=None, metavar="FILE",
+              help="Serve config in Ray's schema (as for `serve deploy`)")
+@click.option("--dry-run", is_flag=True, help="print the ray start argv and environment additions; start nothing")
+@click.argument("ray_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- RAY_START_ARGS...]")
+def head(config_path, dry_run, ray_args, **opts):
+    """Start a Ray head in the foreground: preflight, start, health, Serve, ready; stop on SIGTERM."""
+    return _run_node("head", config_path, opts, ray_args, dry_run)
+
+
+def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_first=None, after_healthy=None):
+    from . import raycmd
+
+    resolved = _resolve(config_path, opts, ray_args)
+    try:
+        ray = raycmd.find_ray()
+    except BootError:
+        if not dry_run:
+            raise
+        ray = "ray"
+    plan = node.make_plan(resolved, role, address=address, ray=ray)
+    if dry_run:
+        click.echo(node.dry_run_text(plan))
+        return 0
+    log = Log(plan.settings.log_format)
+    return node.run(plan, log, os.environ, after_healthy=after_healthy, wait_first=wait_first)
+
+
+@cli.command("check-ports", epilog=_env_epilog())
+@settings_options()
+@click.option("--role", type=click.Choice(["head", "worker"]), default="head", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def check_ports(config_path, role, as_json, **opts):
+    """Run only the port preflight: exit 0 when every planned port is free, 1 otherwise."""
+    resolved = _resolve(config_path, opts)
+    plan = node.make_plan(resolved, role)
+    statuses = ports.check(plan.ports)
+    if as_json:
+        click.echo(json.dumps({"role": role, "free": all(s.free for s in statuses),
+                               "ports": [s.as_dict() for s in statuses]}, indent=2))
+    else:
+        for note in plan.notes:
+            click.echo(f"note: {note}")
+        for st in statuses:
+            p = st.planned
+            verdict = "free" if st.free else f"BUSY: {ports.busy_message(st)}"
+            click.echo(f"{p.name:<22} {p.host or '*'}:{p.port:<6} {verdict}")
+    return 0 if all(s.free for s in statuses) else 1
+
+
+@cli.group()
+def config():
+    """Inspect the resolved settings."""
+
+
+@config.command("show", epilog=_env_epilog())
+@settings_options()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def config_show(config_path, as_json, **opts):
+    """Print every setting, its value and where it came from."""
+    resolved = _resolve(config_path, opts)
+    rows = settings_mod.describe(resolved)
+    if as_json:
+        click.echo(json.dumps({n: {"value": v, "source": s} for n, v, s in rows}, indent=2, default=str))
+    else:
+        width = max(len(n) for n, _, _ in rows)
+        for name, value, source in rows:
+            shown = " ".join(value) if isinstance(value, tuple) else value
+            click.echo(f"{name:<{width}}  {shown!s:<24}  {source}")
+    return 0
+
+
+@cli.command(epilog=_env_epilog())
+@settings_options()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(config_path, as_json, **opts):
+    """Probe this machine's node (head or worker): exit 0 when healthy, 1 when not."""
+    resolved = _resolve(config_path, opts)
+    s = resolved.settings
+    nodes = state.running_nodes(s)
+    role = nodes[0][1]["role"] if nodes else "head"
+    if nodes:
+        recorded = nodes[0][1]
+        s = _with_recorded_ports(s, recorded)
+    results = health.report(health.node_probes(s, role))
+    healthy = all(ok for _, _, ok, _ in results)
+    if as_json:
+        click.echo(json.dumps({"role": role, "healthy": healthy, "supervisor_pid": nodes[0][1]["pid"] if nodes
+                               else None, "probes": [{"name": n, "target": t, "ok": ok, "detail": d}
+                                                     for n, t, ok, d in results]}, indent=2))
+    else:
+        who = f"pid {nodes[0][1]['pid']}" if nodes else "no seedcore-boot node found; probing the settings' ports"
+        click.echo(f"{role} ({who}): {'healthy' if healthy else 'NOT healthy'}")
+        for name, target, ok, detail in results:
+            click.echo(f"  {'ok  ' if ok else 'FAIL'} {name:<18} {target}  {detail}")
+    return 0 if healthy else 1
+
+
+def _with_recorded_ports(s, record):
+    import dataclasses
+
+    setting_of = {p[0]: p[1] for p in ports._PLAN}
+    changes = {setting_of[n]: port for n, port in record.get("ports", {}).items() if n in setting_of}
+    if record.get("dashboard_host"):
+        changes["dashboard_host"] = record["dashboard_host"]
+    return dataclasses.replace(s, **changes)
+
+
+@cli.command(epilog=_env_epilog())
+@settings_options()
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds to wait for it to exit")
+def stop(config_path, timeout, **opts):
+    """Stop the node(s) seedcore-boot started under this temp dir; never touches other Ray processes."""
+    import signal
+    import time
+
+    import psutil
+
+    resolved = _resolve(config_path, opts)
+    nodes = state.running_nodes(resolved.settings)
+    if not nodes:
+        click.echo(f"no running seedcore-boot node under {resolved.settings.state_dir()}")
+        return 0
+    for _, record in nodes:
+        pid = record["pid"]
+        click.echo(f"stopping the {record['role']} (pid {pid})")
+        try:
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            raise BootError(f"the {record['role']} (pid {pid}) did not exit within {timeout:g} s",
+                            f"kill it with `kill -9 {pid}`") from None
+    click.echo("stopped")
+    return 0
+
+
+def main(argv=None):
+    try:
+        code = cli.main(args=argv, prog_name="seedcore-boot", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("seedcore-boot: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BootError as exc:
+        click.echo(f"seedcore-boot: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code or 0)

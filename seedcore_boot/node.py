@@ -1,0 +1,180 @@
+"""The flow of one node, head or worker: plan, preflight, spawn, wait healthy, stay up, stop.
+
+Head and worker differ only in their argv, their port plan and the steps run once Ray is healthy
+(the head deploys Serve); everything else is this one flow.
+"""
+
+import os
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List
+
+from . import health, ports, raycmd, raylogs, rayenv, state
+from .errors import BootError
+from .log import ms
+from .supervisor import ChildExited, StopRequested, Supervisor
+
+EXPECTED = {
+    "head": ("gcs_server", "raylet", "dashboard", "dashboard_agent", "runtime_env_agent", "log_monitor",
+             "autoscaler_monitor", "ray_client_server"),
+    "worker": ("raylet", "dashboard_agent", "runtime_env_agent", "log_monitor"),
+}
+FAILURE_GRACE = 3.0  # the node is already broken: no reason to wait the full grace before SIGKILL
+
+
+@dataclass
+class Plan:
+    role: str
+    settings: object
+    ports: List[ports.PlannedPort]
+    argv: List[str]
+    env_additions: Dict[str, str]
+    notes: List[str] = field(default_factory=list)
+
+
+def make_plan(resolved, role, address=None, ray="ray"):
+    """Everything decided before anything runs: settings after the metrics policy, ports, argv, env."""
+    settings = resolved.settings
+    notes = [f"{name} is set (from {resolved.sources[name]}) but applies only to a "
+             f"{' or '.join(meta_roles)}; it is ignored here"
+             for name, meta_roles in _role_only(resolved, role)]
+    avoid = {p.port for p in ports.plan(settings, role)}
+    settings, moved = rayenv.move_disabled_metrics(settings, resolved.sources, avoid)
+    notes += moved
+    planned = ports.plan(settings, role)
+    ports.check_duplicates(planned, settings)
+    argv = raycmd.head_argv(settings, ray) if role == "head" else raycmd.worker_argv(settings, address, ray)
+    return Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes)
+
+
+def _role_only(resolved, role):
+    from .settings import FIELDS
+
+    for name, f in FIELDS.items():
+        if resolved.sources[name] != "default" and role not in f.metadata["roles"]:
+            yield name, f.metadata["roles"]
+
+
+def dry_run_text(plan):
+    lines = [f"# ray start argv ({plan.role})", shlex.join(plan.argv), "# environment additions"]
+    lines += [f"{k}={shlex.quote(v)}" for k, v in plan.env_additions.items()]
+    lines += [f"# note: {n}" for n in plan.notes]
+    return "\n".join(lines)
+
+
+def preflight(plan, log):
+    t = time.monotonic()
+    statuses = ports.check(plan.ports)
+    busy = [st for st in statuses if not st.free]
+    for st in busy[1:]:
+        log.error("preflight", str(ports.busy_message(st)))
+    if busy:
+        raise ports.busy_message(busy[0])
+    log.event("preflight", f"{len(statuses)} ports free ({ms(time.monotonic() - t)})")
+
+
+def security_warnings(settings, role, node_ip, log):
+    if role == "head" and settings.dashboard_host in ("0.0.0.0", "::"):
+        log.warn("security", f"the dashboard listens on all interfaces (port {settings.dashboard_port}); Ray "
+                 "has no authentication, so anyone who can reach it can run code here: publish it only "
+                 "to a trusted network")
+    if role == "head" and node_ip and node_ip.startswith("127."):
+        log.warn("network", f"the head's node address is {node_ip} (loopback): no worker on another host "
+                 "can join; set node_ip_address to an address the workers can reach")
+
+
+def run(plan, log, base_env, after_healthy: Callable = None, wait_first: Callable = None):
+    """Run the node until stopped. Returns the exit code; raises BootError for failures."""
+    s, role = plan.settings, plan.role
+    sup = Supervisor(plan.argv, rayenv.child_env(s, role, base_env), log, s.grace_period)
+    sup.install_signal_handlers()  # from here on, SIGTERM at any phase means: stop, exit 0
+    started_wall = time.time()
+    for note in plan.notes:
+        log.warn("settings", note)
+    ready_path = s.ready_path(role)
+    node_path = None
+    phases = {}
+    try:
+        if wait_first:
+            wait_first(sup)
+        preflight(plan, log)
+        sup.check()
+        state.remove(ready_path)
+        t = time.monotonic()
+        deadline = t + s.ready_timeout
+        pid = sup.start()
+        node_path = state.write_node(s, role, {p.name: p.port for p in plan.ports})
+        log.event("start", f"started `{' '.join(plan.argv[:3])} ...` as pid {pid}")
+        while not sup.marker.is_set():
+            if time.monotonic() >= deadline:
+                raise BootError(f"Ray did not print {'Ray runtime started.'!r} within {s.ready_timeout:g} s",
+                                "read the Ray output above; raise ready_timeout if the machine is slow")
+            sup.sleep(0.05)
+        phases["ray start"] = time.monotonic() - t
+        log.event("start", f"ray runtime started ({ms(phases['ray start'])})")
+        security_warnings(s, role, sup.node_ip, log)
+        t = time.monotonic()
+        health.wait_all(health.node_probes(s, role), deadline, sup.sleep, what=f"the {role}")
+        present = sup.watch_components()
+        missing = [c for c in EXPECTED[role] if c not in present]
+        if missing:
+            raise BootError(f"Ray started without {', '.join(missing)}", "read the Ray log tails above")
+        phases["health"] = time.monotonic() - t
+        endpoints = endpoints_of(s, role, sup.node_ip)
+        if after_healthy:
+            endpoints.update(after_healthy(sup, deadline, phases) or {})
+        state.write_ready(ready_path, endpoints)
+        timing = ", ".join(f"{k} {ms(v)}" for k, v in phases.items())
+        listing = " ".join(f"{k}={v}" for k, v in endpoints.items())
+        log.event("ready", f"{role} ready in {ms(log.elapsed())} ({timing}): {listing}", endpoints=endpoints)
+        while True:
+            sup.sleep(0.25)
+    except StopRequested as stop:
+        log.event("stop", f"{stop} received, stopping the {role} (grace {s.grace_period:g} s)")
+        killed = sup.stop()
+        _report_killed(log, killed)
+        log.event("stop", f"{role} stopped")
+        return 0
+    except ChildExited as died:
+        said = sup.ray_said("exited unexpectedly")
+        detail = "; ".join(l.split("--", 1)[-1].strip() for l in said[1:] if "exit code" in l)
+        sup.grace = min(sup.grace, FAILURE_GRACE)
+        sup.stop()
+        _show_tails(log, s, started_wall)
+        raise BootError(f"Ray died: {died.what}" + (f" ({detail})" if detail else ""),
+                        "read the Ray log tails above; the orchestrator should restart this node") from None
+    except BootError:
+        sup.grace = min(sup.grace, FAILURE_GRACE)
+        if sup.proc is not None:
+            sup.stop()
+            _show_tails(log, s, started_wall)
+        raise
+    finally:
+        state.remove(ready_path)
+        if node_path:
+            state.remove(node_path)
+
+
+def _report_killed(log, killed):
+    if killed:
+        log.warn("stop", f"killed after the grace period: {', '.join(sorted(set(killed)))}")
+
+
+def _show_tails(log, settings, since):
+    for path, lines in raylogs.tails(settings.temp_dir, since=since):
+        log.block(path, lines)
+
+
+def endpoints_of(s, role, node_ip):
+    ip = node_ip or s.node_ip_address or "127.0.0.1"
+    out = {}
+    if role == "head":
+        dash = ip if s.dashboard_host in ("0.0.0.0", "::") else s.dashboard_host
+        out["gcs"] = f"{ip}:{s.gcs_port}"
+        out["dashboard"] = f"http://{dash}:{s.dashboard_port}"
+        out["client"] = f"ray://{ip}:{s.client_port}"
+    out["metrics"] = f"http://{ip}:{s.metrics_export_port}/metrics"
+    if role == "head" and not s.disable_metrics_server:
+        out["dashboard_metrics"] = f"http://{ip}:{s.dashboard_metrics_port}/metrics"
+    return out

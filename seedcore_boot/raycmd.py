@@ -1,0 +1,83 @@
+"""The `ray start` argv for a head or a worker: a pure function of the settings."""
+
+import os
+import shutil
+import sys
+
+from .errors import BootError, EXIT_NOT_FOUND, usage_error
+
+# Flags we set ourselves; the same flag in ray_args would silently win or clash, so it is refused.
+_MANAGED = {
+    "--head": None, "--block": None, "--address": "head_address", "--port": "gcs_port",
+    "--gcs-server-port": "gcs_port", "--dashboard-host": "dashboard_host", "--dashboard-port": "dashboard_port",
+    "--dashboard-grpc-port": "dashboard_grpc_port", "--ray-client-server-port": "client_port",
+    "--metrics-export-port": "metrics_export_port", "--dashboard-agent-listen-port": "dashboard_agent_http_port",
+    "--dashboard-agent-grpc-port": "dashboard_agent_grpc_port", "--node-manager-port": "node_manager_port",
+    "--object-manager-port": "object_manager_port", "--runtime-env-agent-port": "runtime_env_agent_port",
+    "--min-worker-port": "min_worker_port", "--max-worker-port": "max_worker_port",
+    "--worker-port-list": "min_worker_port", "--temp-dir": "temp_dir",
+    "--node-ip-address": "node_ip_address", "--num-cpus": "num_cpus", "--num-gpus": "num_gpus",
+    "--include-dashboard": None, "--log-color": None,
+}
+
+
+def check_ray_args(args):
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag in _MANAGED:
+            setting = _MANAGED[flag]
+            hint = f"use the {setting} setting instead" if setting else "seedcore-boot always sets it"
+            raise usage_error(f"extra ray argument {flag} is managed by seedcore-boot", hint)
+
+
+def _node_args(s):
+    args = [
+        f"--metrics-export-port={s.metrics_export_port}",
+        f"--dashboard-agent-listen-port={s.dashboard_agent_http_port}",
+        f"--dashboard-agent-grpc-port={s.dashboard_agent_grpc_port}",
+        f"--node-manager-port={s.node_manager_port}",
+        f"--object-manager-port={s.object_manager_port}",
+        f"--runtime-env-agent-port={s.runtime_env_agent_port}",
+        f"--min-worker-port={s.min_worker_port}",
+        f"--max-worker-port={s.max_worker_port}",
+        f"--temp-dir={s.temp_dir}",
+    ]
+    if s.node_ip_address:
+        args.append(f"--node-ip-address={s.node_ip_address}")
+    if s.num_cpus is not None:
+        args.append(f"--num-cpus={s.num_cpus}")
+    if s.num_gpus is not None:
+        args.append(f"--num-gpus={s.num_gpus}")
+    return args
+
+
+def head_argv(s, ray="ray"):
+    check_ray_args(s.ray_args)
+    return [
+        ray, "start", "--head", "--block", "--log-color=false", "--include-dashboard=true",
+        f"--port={s.gcs_port}",
+        f"--dashboard-host={s.dashboard_host}",
+        f"--dashboard-port={s.dashboard_port}",
+        f"--dashboard-grpc-port={s.dashboard_grpc_port}",
+        f"--ray-client-server-port={s.client_port}",
+        *_node_args(s),
+        *s.ray_args,
+    ]
+
+
+def worker_argv(s, address, ray="ray"):
+    check_ray_args(s.ray_args)
+    return [ray, "start", f"--address={address}", "--block", "--log-color=false",
+            *_node_args(s), *s.ray_args]
+
+
+def find_ray():
+    """The `ray` next to our interpreter (same venv), else the one on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "ray")
+    if os.path.isfile(beside):
+        return beside
+    found = shutil.which("ray")
+    if not found:
+        raise BootError("the `ray` command was not found next to this Python or on PATH",
+                        'install it: pip install "ray[default,serve]==2.20.0"', EXIT_NOT_FOUND)
+    return found

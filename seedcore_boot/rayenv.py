@@ -1,0 +1,47 @@
+"""The child environment: our users' metrics variables mapped onto the knobs Ray 2.20 actually reads.
+
+Ray reads DASHBOARD_METRIC_PORT and AUTOSCALER_METRIC_PORT from the environment and the export port only
+from `--metrics-export-port`. RAY_DISABLE_METRICS_SERVER, RAY_METRICS_EXPORT_PORT and
+RAY_DASHBOARD_METRICS_PORT are read nowhere in Ray; settings.py accepts them as ours, and they are left
+in the child's environment untouched so that nothing a user exported disappears.
+"""
+
+import dataclasses
+
+from . import ports
+
+
+def move_disabled_metrics(settings, resolved_sources, avoid):
+    """With disable_metrics_server, put the servers Ray cannot turn off on ports checked to be free.
+
+    Returns (settings, notes); notes say which configured values were set aside, so none is dropped silently.
+    """
+    if not settings.disable_metrics_server:
+        return settings, []
+    notes, changes, taken = [], {}, set(avoid)
+    for name in ("dashboard_metrics_port", "autoscaler_metrics_port"):
+        port = ports.free_port(avoid=taken)
+        taken.add(port)
+        changes[name] = port
+        was = getattr(settings, name)
+        source = resolved_sources.get(name, "default")
+        configured = f" (configured {was} from {source} is not used)" if source != "default" else ""
+        notes.append(f"metrics server disabled: Ray 2.20 cannot turn it off, so {name} moved to free "
+                     f"port {port}{configured}")
+    return dataclasses.replace(settings, **changes), notes
+
+
+def additions(settings, role):
+    """The variables we add to the child's environment, in the order they are printed."""
+    add = {"PYTHONUNBUFFERED": "1"}  # ray start's output is a pipe to us; unbuffered keeps the marker prompt
+    if role == "head":
+        add["DASHBOARD_METRIC_PORT"] = str(settings.dashboard_metrics_port)
+        add["AUTOSCALER_METRIC_PORT"] = str(settings.autoscaler_metrics_port)
+    return add
+
+
+def child_env(settings, role, base_env):
+    """A new dict for the child; never mutates base_env (os.environ)."""
+    env = dict(base_env)
+    env.update(additions(settings, role))
+    return env

@@ -1,0 +1,287 @@
+"""Settings: one frozen dataclass, resolved from defaults < YAML file < environment < flags.
+
+Every field carries its help text and the environment names that set it, so `--help`, `config show`,
+the YAML validator and the environment reader all read the same table.
+"""
+
+import dataclasses
+import difflib
+import ipaddress
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
+
+import yaml
+
+from .errors import usage_error
+
+ENV_PREFIX = "SEEDCORE_BOOT_"
+CONFIG_ENV = "SEEDCORE_BOOT_CONFIG"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _f(default, kind, help, env=(), roles=("head", "worker")):
+    return field(default=default, metadata={"kind": kind, "help": help, "env": tuple(env), "roles": roles})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Ports Ray binds. Every one is pinned: a random port is how two nodes on one host collide.
+    gcs_port: int = _f(6379, "port", "GCS server port (ray start --port)", roles=("head",))
+    dashboard_host: str = _f("127.0.0.1", "host", "interface the dashboard binds; Ray has no auth, so "
+                             "0.0.0.0 exposes remote code execution to anyone who can reach it",
+                             roles=("head",))
+    dashboard_port: int = _f(8265, "port", "dashboard HTTP port (also the Serve REST API)", roles=("head",))
+    dashboard_grpc_port: int = _f(6384, "port", "dashboard head gRPC port", roles=("head",))
+    client_port: int = _f(10001, "port", "Ray client server port (ray://)", roles=("head",))
+    metrics_export_port: int = _f(8080, "port", "Prometheus metrics exported by the node's agent",
+                                  env=("RAY_METRICS_EXPORT_PORT",))
+    dashboard_metrics_port: int = _f(44227, "port", "the dashboard's own Prometheus server "
+                                     "(Ray reads it from DASHBOARD_METRIC_PORT)",
+                                     env=("RAY_DASHBOARD_METRICS_PORT", "DASHBOARD_METRIC_PORT"),
+                                     roles=("head",))
+    autoscaler_metrics_port: int = _f(44217, "port", "the autoscaler's Prometheus server "
+                                      "(Ray reads it from AUTOSCALER_METRIC_PORT)",
+                                      env=("AUTOSCALER_METRIC_PORT",), roles=("head",))
+    disable_metrics_server: bool = _f(False, "bool", "Ray 2.20 cannot turn the dashboard and autoscaler "
+                                      "metrics servers off; when set they are moved to free ports "
+                                      "instead and not advertised",
+                                      env=("RAY_DISABLE_METRICS_SERVER",), roles=("head",))
+    dashboard_agent_http_port: int = _f(52365, "port", "dashboard agent HTTP port")
+    dashboard_agent_grpc_port: int = _f(6383, "port", "dashboard agent gRPC port")
+    node_manager_port: int = _f(6380, "port", "raylet node manager port")
+    object_manager_port: int = _f(6381, "port", "object manager port")
+    runtime_env_agent_port: int = _f(6382, "port", "runtime env agent port")
+    min_worker_port: int = _f(10002, "port", "lowest port of the worker range")
+    max_worker_port: int = _f(19999, "port", "highest port of the worker range")
+
+    # The node.
+    node_ip_address: Optional[str] = _f(None, "ip", "address other nodes reach this one at "
+                                        "(default: Ray's detection)")
+    num_cpus: Optional[int] = _f(None, "count", "CPUs to advertise (default: Ray's detection)")
+    num_gpus: Optional[int] = _f(None, "count", "GPUs to advertise (default: Ray's detection)")
+    temp_dir: str = _f("/tmp/ray", "abspath", "Ray's temp dir; our pid and ready files live in "
+                       "<temp_dir>/seedcore-boot/")
+    ray_args: Tuple[str, ...] = _f((), "args", "extra `ray start` arguments (shell-quoted string in env/YAML)")
+
+    # Supervision.
+    ready_timeout: float = _f(90.0, "seconds", "give up when the node is not healthy this long after start")
+    grace_period: float = _f(8.0, "seconds", "on stop, SIGKILL what is still running after this long "
+                             "(keep it under Docker's 10 s)")
+    ready_file: Optional[str] = _f(None, "abspath", "written when the node is ready, removed on exit "
+                                   "(default: <temp_dir>/seedcore-boot/<role>.ready)")
+    log_format: str = _f("text", "choice:text,json", "text, or json for log shippers")
+
+    # Worker.
+    head_address: Optional[str] = _f(None, "str", "HOST:PORT of the head's GCS (worker)",
+                                     env=("SEEDCORE_HEAD_ADDRESS", "RAY_ADDRESS"), roles=("worker",))
+    wait_timeout: float = _f(300.0, "seconds", "how long a worker waits for its head; 0 waits forever",
+                             roles=("worker",))
+
+    # Serve (head).
+    serve: bool = _f(True, "bool", "deploy the Serve application when the head is up", roles=("head",))
+    serve_config: Optional[object] = _f(None, "serve_config", "Serve config file in Ray's own schema, "
+                                        "or the config itself inline in the YAML settings",
+                                        roles=("head",))
+    serve_app: Optional[str] = _f(None, "str", "module:attr of a single Serve app (shorthand)",
+                                  roles=("head",))
+    serve_optional: bool = _f(False, "bool", "keep the head running when Serve fails", roles=("head",))
+    serve_http_host: Optional[str] = _f(None, "host", "Serve proxy interface (default: 0.0.0.0 in a "
+                                        "container, 127.0.0.1 otherwise)", roles=("head",))
+    serve_http_port: int = _f(8000, "port", "Serve proxy HTTP port", roles=("head",))
+
+    def state_dir(self):
+        return os.path.join(self.temp_dir, "seedcore-boot")
+
+    def ready_path(self, role):
+        return self.ready_file or os.path.join(self.state_dir(), f"{role}.ready")
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+DEFAULTS = Settings()
+
+
+def env_names(name):
+    """Every environment variable that sets `name`, ours first."""
+    return (ENV_PREFIX + name.upper(),) + FIELDS[name].metadata["env"]
+
+
+def all_env_names():
+    return [CONFIG_ENV] + [e for name in FIELDS for e in env_names(name)]
+
+
+def _parse(name, raw, source):
+    """Turn a raw value (a string from env or flags, or a YAML scalar) into the field's type."""
+    kind = FIELDS[name].metadata["kind"]
+
+    def bad(why):
+        return usage_error(f"bad value {raw!r} for {name} (from {source}): {why}")
+
+    if raw is None:
+        if FIELDS[name].default is None:
+            return None
+        raise bad("a value is required")
+    if kind == "serve_config":
+        if isinstance(raw, (str, dict)):
+            return raw
+        raise bad("expected a file path or a mapping in Ray's Serve config schema")
+    if kind == "args":
+        if isinstance(raw, str):
+            return tuple(shlex.split(raw))
+        if isinstance(raw, (list, tuple)) and all(isinstance(a, (str, int, float)) for a in raw):
+            return tuple(str(a) for a in raw)
+        raise bad("expected a list of arguments or one shell-quoted string")
+    if isinstance(raw, (dict, list)):
+        raise bad("expected a single value")
+    text = str(raw).strip()
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise bad("expected true/false (or 1/0, yes/no)")
+    if kind in ("port", "count"):
+        if isinstance(raw, bool):
+            raise bad("expected a whole number")
+        try:
+            value = int(text)
+        except ValueError:
+            raise bad("expected a whole number") from None
+        if kind == "port" and not 1 <= value <= 65535:
+            raise bad("a port is 1-65535")
+        if kind == "count" and value < 0:
+            raise bad("must not be negative")
+        return value
+    if kind == "seconds":
+        try:
+            value = float(text)
+        except ValueError:
+            raise bad("expected a number of seconds") from None
+        if value < 0:
+            raise bad("must not be negative")
+        return value
+    if kind == "ip":
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            raise bad("expected an IP address") from None
+    if kind == "host":
+        if not text or any(c.isspace() for c in text):
+            raise bad("expected an IP address or host name")
+        return text
+    if kind == "abspath":
+        if not os.path.isabs(text):
+            raise bad("expected an absolute path")
+        return os.path.normpath(text)
+    if kind.startswith("choice:"):
+        choices = kind.split(":", 1)[1].split(",")
+        if text not in choices:
+            raise bad("expected one of " + ", ".join(choices))
+        return text
+    if not text:
+        raise bad("must not be empty")
+    return text
+
+
+def _unknown_key_error(key, source):
+    close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else "run `seedcore-boot config show` for the valid keys"
+    return usage_error(f"unknown setting {key!r} in {source}", hint)
+
+
+def load_file(path):
+    """Read a YAML settings file into {key: raw value}; keys are checked here, values in resolve()."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise usage_error(f"cannot read settings file {path}: {exc.strerror}",
+                          "check the path given by --config or SEEDCORE_BOOT_CONFIG") from None
+    data = load_yaml_text(text, path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise usage_error(f"settings file {path} must be a mapping of setting: value")
+    for key in data:
+        if not isinstance(key, str) or key not in FIELDS:
+            raise _unknown_key_error(str(key), path)
+    return data
+
+
+def load_yaml_text(text, path):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise usage_error(f"{path}: YAML error at {where}: {problem}",
+                          "fix the syntax at that line") from None
+
+
+def _from_env(env):
+    """{name: (raw, env var)} for settings present in the environment; conflicting aliases are an error."""
+    found = {}
+    for name in FIELDS:
+        given = [(var, env[var]) for var in env_names(name) if env.get(var, "").strip() != ""]
+        if not given:
+            continue
+        parsed = {var: _parse(name, raw, f"${var}") for var, raw in given}
+        if len(set(map(repr, parsed.values()))) > 1:
+            listing = ", ".join(f"{var}={raw}" for var, raw in given)
+            raise usage_error(f"conflicting environment for {name}: {listing}",
+                              f"set only one of {', '.join(v for v, _ in given)}")
+        var, raw = given[0]
+        found[name] = (raw, var)
+    return found
+
+
+@dataclass(frozen=True)
+class Resolved:
+    settings: Settings
+    sources: Mapping[str, str]  # name -> "default" | "file PATH" | "env VAR" | "flag"
+    config_path: Optional[str]
+
+
+def resolve(flags=None, env=None, config_path=None):
+    """The one place precedence lives: defaults < YAML file < environment < flags.
+
+    flags holds only the options the user actually gave, already typed by click or as strings.
+    """
+    flags = dict(flags or {})
+    env = os.environ if env is None else env
+    for key in flags:
+        if key not in FIELDS:
+            raise _unknown_key_error(key, "flags")
+    config_path = config_path or (env.get(CONFIG_ENV) or None)
+    layers = []
+    if config_path:
+        layers += [(k, v, f"file {config_path}") for k, v in load_file(config_path).items()]
+    layers += [(k, raw, f"env {var}") for k, (raw, var) in _from_env(env).items()]
+    layers += [(k, v, "flag") for k, v in flags.items()]
+
+    values, sources = {}, {name: "default" for name in FIELDS}
+    for name, raw, source in layers:
+        values[name] = _parse(name, raw, source)
+        sources[name] = source
+    settings = Settings(**values)
+    _check(settings, sources)
+    return Resolved(settings, sources, config_path)
+
+
+def _check(s, sources):
+    if s.min_worker_port > s.max_worker_port:
+        raise usage_error(f"min_worker_port {s.min_worker_port} is above max_worker_port {s.max_worker_port}",
+                          "swap them or widen the range")
+    if s.serve_app and s.serve_config is not None:
+        raise usage_error("serve_app and serve_config are both set (from "
+                          f"{sources['serve_app']} and {sources['serve_config']})", "keep one of them")
+
+
+def describe(resolved):
+    """Rows of (name, value, source) for `config show`."""
+    return [(name, getattr(resolved.settings, name), resolved.sources[name]) for name in FIELDS]

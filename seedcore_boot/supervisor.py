@@ -1,0 +1,254 @@
+"""One supervisor that owns the `ray start --block` child and every process below it.
+
+We become a child subreaper, so Ray components orphaned by `ray start` are re-parented to us instead of
+to init: the whole tree stays ours to stop, and ours to reap (also when we are PID 1 in a container).
+"""
+
+import collections
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import psutil
+
+from .errors import BootError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND
+
+MARKER = "Ray runtime started."
+_NODE_IP = re.compile(r"Local node IP: (\S+)")
+_PR_SET_CHILD_SUBREAPER = 36
+
+# How Ray's long-lived components look in the process table.
+_COMPONENTS = [
+    ("dashboard/dashboard.py", "dashboard"),
+    ("dashboard/agent.py", "dashboard_agent"),
+    ("log_monitor.py", "log_monitor"),
+    ("autoscaler/_private/monitor.py", "autoscaler_monitor"),
+    ("autoscaler/v2/monitor.py", "autoscaler_monitor"),
+    ("ray.util.client.server", "ray_client_server"),
+    ("runtime_env/agent/main.py", "runtime_env_agent"),
+]
+
+
+def component_name(proc):
+    """The Ray component `proc` is, or None (workers, helpers)."""
+    try:
+        name = proc.name()
+        if name in ("gcs_server", "raylet"):
+            return name
+        cmd = " ".join(proc.cmdline()[:3])
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+    for mark, comp in _COMPONENTS:
+        if mark in cmd:
+            return comp
+    return None
+
+
+def _alive(proc):
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
+def set_subreaper():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False  # not Linux: orphans go to init, stop() still kills what it can see
+
+
+class StopRequested(Exception):
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class ChildExited(Exception):
+    def __init__(self, returncode, what):
+        super().__init__(what)
+        self.returncode = returncode
+        self.what = what
+
+
+class Supervisor:
+    def __init__(self, argv, env, log, grace):
+        self.argv, self.env, self.log, self.grace = argv, env, log, grace
+        self.proc = None
+        self.returncode = None
+        self.stop_signal = None
+        self.hurry = False
+        self.marker = threading.Event()
+        self.lines = collections.deque(maxlen=400)
+        self.node_ip = None
+        self.components = {}  # pid -> (psutil.Process, name), watched once the node is ready
+        self._reader = None
+
+    # --- signals -------------------------------------------------------------------------------
+    def install_signal_handlers(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        if self.stop_signal is not None:
+            self.hurry = True  # a second signal: the user does not want to wait for the grace period
+        self.stop_signal = signum
+
+    # --- the child -----------------------------------------------------------------------------
+    def start(self):
+        set_subreaper()
+        try:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        except FileNotFoundError:
+            raise BootError(f"cannot run {self.argv[0]}: not found",
+                            'install Ray: pip install "ray[default,serve]==2.20.0"', EXIT_NOT_FOUND) from None
+        except PermissionError:
+            raise BootError(f"cannot run {self.argv[0]}: not executable",
+                            "check the file's permissions", EXIT_NOT_EXECUTABLE) from None
+        self._reader = threading.Thread(target=self._read, name="ray-output", daemon=True)
+        self._reader.start()
+        return self.proc.pid
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.lines.append(line)
+            self.log.ray(line)
+            if self.node_ip is None:
+                m = _NODE_IP.search(line)
+                if m:
+                    self.node_ip = m.group(1)
+            if MARKER in line:
+                self.marker.set()
+
+    def reap(self):
+        """Collect every exited child: ours and the orphans re-parented to us."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if self.proc is not None and pid == self.proc.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                self.proc.returncode = self.returncode
+
+    def check(self):
+        """Raise StopRequested or ChildExited when either has happened; called by every wait."""
+        self.reap()
+        if self.stop_signal is not None:
+            raise StopRequested(self.stop_signal)
+        if self.returncode is not None:
+            self._drain_output()
+            raise ChildExited(self.returncode, f"`ray start` exited with code {self.returncode}")
+        for pid, (proc, name) in list(self.components.items()):
+            if not _alive(proc):
+                raise ChildExited(None, f"Ray component {name} (pid {pid}) exited")
+
+    def sleep(self, seconds):
+        end = time.monotonic() + seconds
+        while True:
+            self.check()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.05, left))
+
+    def _drain_output(self):
+        if self._reader is not None:
+            self._reader.join(timeout=0.5)  # let Ray's last words reach the log before ours
+
+    def ray_said(self, after):
+        """Ray's own lines from the first one containing `after`, e.g. its list of dead subprocesses."""
+        lines = list(self.lines)
+        for i, line in enumerate(lines):
+            if after in line:
+                return lines[i:i + 6]
+        return []
+
+    # --- the tree ------------------------------------------------------------------------------
+    def descendants(self):
+        try:
+            return psutil.Process().children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def watch_components(self):
+        """Remember Ray's components now, so check() notices any of them dying later."""
+        self.components = {}
+        for proc in self.descendants():
+            name = component_name(proc)
+            if name:
+                self.components[proc.pid] = (proc, name)
+        return sorted(name for _, name in self.components.values())
+
+    def stop(self):
+        """Stop the tree: SIGTERM `ray start`, then whatever outlives it; SIGKILL after the grace; reap.
+
+        `ray start --block` stops its components in order (raylet, then GCS) when it alone gets SIGTERM.
+        Measured: SIGTERM to the whole group at once leaves gcs_server and `ray start` hanging past 6 s,
+        so the group is signalled only once `ray start` has exited. Returns what needed SIGKILL.
+        """
+        self.components = {}
+        if self.proc is None:
+            return []
+        self.reap()
+        if self.returncode is None:
+            _send(psutil.Process(self.proc.pid), signal.SIGTERM)
+        deadline = time.monotonic() + (0 if self.hurry else self.grace)
+        orphans_told = False
+        while time.monotonic() < deadline and not self.hurry:
+            self.reap()
+            left = [p for p in self.descendants() if _alive(p)]
+            if not left:
+                break
+            if self.returncode is not None and not orphans_told:
+                # `ray start` is gone (or died mid-start): what is left is orphaned to us; tell it to go too.
+                self._signal_group(signal.SIGTERM)
+                for p in left:
+                    _send(p, signal.SIGTERM)
+                orphans_told = True
+            time.sleep(0.05)
+        killed = []
+        self._signal_group(signal.SIGKILL)
+        for p in self.descendants():
+            if _alive(p):
+                killed.append(component_name(p) or _name(p))
+                _send(p, signal.SIGKILL)
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            self.reap()
+            if not self.descendants():
+                break
+            time.sleep(0.02)
+        self.reap()
+        self._drain_output()
+        return killed
+
+    def _signal_group(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _send(proc, sig):
+    try:
+        proc.send_signal(sig)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+
+
+def _name(proc):
+    try:
+        return proc.name()
+    except psutil.Error:
+        return str(proc.pid)
