@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from .errors import BootError, usage_error
+from .settings import how_to_set
 
 WILDCARD = ""
 
@@ -185,15 +186,15 @@ def busy_message(status):
         return BootError(f"{where} ({p.name}) needs privileges to bind", f"set {p.setting} to a port >= 1024")
     if not status.holders:
         return BootError(f"{where} ({p.name}) is in use by a process this user cannot see",
-                         f"free the port or set {p.setting} to another port")
+                         f"free the port or set {how_to_set(p.setting)} to another port")
     h = status.holders[0]
     desc = f"pid {h.pid} ({h.name}: {_short(h.cmdline)})"
     if h.is_ray():
         return BootError(f"{where} ({p.name}) is in use by {desc}, a Ray process left over from an earlier run",
                          f"stop it with `seedcore-boot stop` if seedcore-boot started it, else `kill {h.pid}`; "
-                         f"or set {p.setting} to another port")
+                         f"or set {how_to_set(p.setting)} to another port")
     return BootError(f"{where} ({p.name}) is in use by {desc}",
-                     f"stop that process (`kill {h.pid}`) or set {p.setting} to another port")
+                     f"stop that process (`kill {h.pid}`) or set {how_to_set(p.setting)} to another port")
 
 
 def _host_setting(p):

@@ -108,6 +108,11 @@ def env_names(name):
     return (ENV_PREFIX + name.upper(),) + FIELDS[name].metadata["env"]
 
 
+def how_to_set(name):
+    """`name (--flag or $ENV)`, for hints that tell a user where to change a setting."""
+    return f"{name} (--{name.replace('_', '-')} or ${env_names(name)[-1] if FIELDS[name].metadata['env'] else env_names(name)[0]})"
+
+
 def all_env_names():
     return [CONFIG_ENV] + [e for name in FIELDS for e in env_names(name)]
 

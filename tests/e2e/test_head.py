@@ -1,0 +1,126 @@
+"""`seedcore-boot head` against real Ray 2.20.0, each test on its own throwaway host (see tests/nshost.py)."""
+
+import json
+import os
+import re
+import sys
+import signal
+import time
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+LOGS = "/tmp/ray/session_latest/logs"
+READY = "head ready"
+NO_SERVE = "--no-serve"
+
+
+def start_ready(host, *args, env=None):
+    proc = host.boot("head", NO_SERVE, *args, env=env)
+    proc.wait_line(READY, timeout=120)
+    return proc
+
+
+def assert_stopped_clean(host, proc, timeout=30):
+    rc = proc.wait(timeout)
+    left = [(p.pid, p.info["name"]) for p in host.processes()]
+    assert left == [], f"left running: {left}\n{proc.output_tail()}"
+    return rc
+
+
+def test_clean_head_becomes_ready_with_working_metrics(host):
+    proc = start_ready(host)
+    status, body = host.http("http://127.0.0.1:8265/api/version")
+    assert status == 200 and json.loads(body)["ray_version"] == "2.20.0"
+    status, body = host.http("http://127.0.0.1:8080/metrics")
+    assert status == 200 and "ray_" in body, body[:300]
+    status, body = host.http("http://127.0.0.1:44227/metrics")
+    assert status == 200 and "# TYPE" in body
+    assert "Address already in use" not in host.read(f"{LOGS}/dashboard.log")
+    ready = json.loads(host.read("/tmp/ray/seedcore-boot/head.ready"))
+    assert ready["endpoints"]["metrics"].endswith(":8080/metrics")
+
+    status = host.run([*_boot(), "status", "--json"])
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert all(p["ok"] for p in json.loads(status.stdout)["probes"])
+
+    proc.signal(signal.SIGTERM)
+    assert assert_stopped_clean(host, proc) == 0
+    assert "head stopped" in proc.output
+
+
+def test_seed_variables_with_44227_taken(host):
+    """The seed's three variables exported and 44227 held: the head still comes up, metrics elsewhere."""
+    holder, _ = host.hold_port(44227)
+    seed = {"RAY_DISABLE_METRICS_SERVER": "1", "RAY_METRICS_EXPORT_PORT": "8080",
+            "RAY_DASHBOARD_METRICS_PORT": "8080"}
+    proc = start_ready(host, env=seed)
+    moved = re.search(r"dashboard_metrics_port moved to free port (\d+) \(configured 8080", proc.output)
+    assert moved, proc.output_tail()
+    port = int(moved.group(1))
+    assert port not in (44227, 8080)
+    status, body = host.http(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200 and "# TYPE" in body
+    status, body = host.http("http://127.0.0.1:8080/metrics")
+    assert status == 200 and "ray_" in body
+    dashboard_log = host.read(f"{LOGS}/dashboard.log")
+    assert "Traceback" not in dashboard_log
+    assert "An exception occurred while starting the metrics server" not in dashboard_log
+    # The user's variables stay visible to Ray's processes, next to the knob Ray reads.
+    dash = [p for p in host.processes() if "dashboard/dashboard.py" in " ".join(p.cmdline())][0]
+    environ = open(f"/proc/{dash.pid}/environ", "rb").read().decode().split("\0")
+    assert f"DASHBOARD_METRIC_PORT={port}" in environ
+    assert "RAY_DISABLE_METRICS_SERVER=1" in environ and "RAY_DASHBOARD_METRICS_PORT=8080" in environ
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    holder.kill()
+
+
+@pytest.mark.parametrize("port,name", [(6379, "gcs"), (8265, "dashboard"), (8080, "metrics_export"),
+                                       (10001, "client"), (52365, "dashboard_agent_http")])
+def test_busy_port_fails_before_ray_starts(host, port, name):
+    holder, holder_pid = host.hold_port(port, "127.0.0.1" if name == "dashboard" else "0.0.0.0")
+    t = time.monotonic()
+    proc = host.boot("head", NO_SERVE)
+    rc = proc.wait(30)
+    elapsed = time.monotonic() - t
+    assert rc == 1, proc.output
+    assert f"({name})" in proc.output and f"pid {holder_pid}" in proc.output, proc.output
+    assert "kill" in proc.output and "Traceback" not in proc.output
+    assert "ray |" not in proc.output and "started `" not in proc.output  # Ray was never started
+    assert [p.info["name"] for p in host.processes()] == ["python"]  # only the holder
+    print(f"port {port}: exit {rc} after {elapsed:.2f} s (nsenter and interpreter start included)")
+    holder.kill()
+
+
+def test_sigterm_before_the_marker(host):
+    proc = host.boot("head", NO_SERVE)
+    proc.wait_line("started `", timeout=60)
+    proc.signal(signal.SIGTERM)
+    assert assert_stopped_clean(host, proc) == 0
+    assert READY not in proc.output and "head stopped" in proc.output
+
+
+def test_sigterm_after_ready(host):
+    proc = start_ready(host)
+    assert host.find("raylet") and host.find("gcs_server")
+    proc.signal(signal.SIGTERM)
+    assert assert_stopped_clean(host, proc) == 0
+    assert not os.path.exists(host.path("/tmp/ray/seedcore-boot/head.ready"))
+
+
+def test_raylet_killed_means_exit_1(host):
+    proc = start_ready(host)
+    raylet = host.find("raylet")[0]
+    raylet.kill()
+    t = time.monotonic()
+    rc = proc.wait(timeout=5)  # the issue's bound: an orchestrator must see the death promptly
+    print(f"exit {rc} {time.monotonic() - t:.2f} s after SIGKILL of the raylet")
+    assert rc == 1
+    assert "raylet" in proc.output.split("seedcore-boot: error:")[-1]
+    assert [p.info["name"] for p in host.processes()] == []
+
+
+def _boot():
+    return [sys.executable, "-m", "seedcore_boot"]

@@ -1,0 +1,70 @@
+"""The command line as a user meets it: real `python -m seedcore_boot` processes, nothing started."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def boot(*args, env=None):
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("SEEDCORE_", "RAY_", "DASHBOARD_", "AUTOSCALER_"))}
+    full.update(env or {})
+    return subprocess.run([sys.executable, "-m", "seedcore_boot", *args], capture_output=True, text=True,
+                          env=full, timeout=60)
+
+
+def test_dry_run_prints_argv_and_env_and_starts_nothing():
+    r = boot("head", "--dry-run", "--port", "7379", "--num-cpus", "2", "--", "--object-store-memory=100000000",
+             env={"RAY_DISABLE_METRICS_SERVER": "1", "RAY_METRICS_EXPORT_PORT": "8080",
+                  "RAY_DASHBOARD_METRICS_PORT": "8080"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    argv = lines[1]
+    assert " start --head --block " in argv and "--port=7379" in argv and "--num-cpus=2" in argv
+    assert "--metrics-export-port=8080" in argv and argv.endswith("--object-store-memory=100000000")
+    assert any(l.startswith("DASHBOARD_METRIC_PORT=") and l != "DASHBOARD_METRIC_PORT=8080" for l in lines)
+    assert "RAY_DASHBOARD_METRICS_PORT" in r.stdout  # the note that says the value was set aside
+
+
+def test_config_show_names_the_source_of_each_value(tmp_path):
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text("dashboard_port: 9100\n")
+    r = boot("config", "show", "--json", "--config", str(cfg), "--client-port", "9300",
+             env={"SEEDCORE_BOOT_GCS_PORT": "7000"})
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(r.stdout)
+    assert shown["dashboard_port"] == {"value": 9100, "source": f"file {cfg}"}
+    assert shown["gcs_port"] == {"value": 7000, "source": "env SEEDCORE_BOOT_GCS_PORT"}
+    assert shown["client_port"] == {"value": 9300, "source": "flag"}
+    assert shown["metrics_export_port"] == {"value": 8080, "source": "default"}
+
+
+@pytest.mark.parametrize("args,env,needle", [
+    (["head", "--dry-run", "--port", "x"], {}, "bad value 'x' for gcs_port"),
+    (["head", "--dry-run"], {"RAY_METRICS_EXPORT_PORT": "8080", "RAY_DASHBOARD_METRICS_PORT": "8080"},
+     "planned twice"),
+    (["head", "--dry-run", "--", "--port=1"], {}, "managed by seedcore-boot"),
+    (["head", "--dashbord-port", "1"], {}, "No such option"),
+])
+def test_usage_errors_exit_2_with_one_line(args, env, needle):
+    r = boot(*args, env=env)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_typo_in_settings_file_is_one_line_with_the_fix(tmp_path):
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text("metrics_export_prot: 9000\n")
+    r = boot("config", "show", "--config", str(cfg))
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "did you mean 'metrics_export_port'" in r.stderr
+
+
+def test_help_lists_the_environment_variables():
+    r = boot("head", "--help")
+    assert r.returncode == 0
+    for var in ("RAY_DISABLE_METRICS_SERVER", "RAY_METRICS_EXPORT_PORT", "RAY_DASHBOARD_METRICS_PORT",
+                "DASHBOARD_METRIC_PORT", "SEEDCORE_BOOT_CONFIG", "SEEDCORE_BOOT_GCS_PORT"):
+        assert var in r.stdout
