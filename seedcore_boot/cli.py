@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import time
 
 import click
 
@@ -83,7 +84,7 @@ def head(config_path, dry_run, ray_args, **opts):
     return _run_node("head", config_path, opts, ray_args, dry_run)
 
 
-def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_first=None, after_healthy=None):
+def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_first=None):
     from . import raycmd
 
     resolved = _resolve(config_path, opts, ray_args)
@@ -98,7 +99,7 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
         click.echo(node.dry_run_text(plan))
         return 0
     log = Log(plan.settings.log_format)
-    return node.run(plan, log, os.environ, after_healthy=after_healthy, wait_first=wait_first)
+    return node.run(plan, log, os.environ, wait_first=wait_first)
 
 
 @cli.command("check-ports", epilog=_env_epilog())
@@ -210,6 +211,99 @@ def stop(config_path, timeout, **opts):
                             f"kill it with `kill -9 {pid}`") from None
     click.echo("stopped")
     return 0
+
+
+@cli.group("serve")
+def serve_group():
+    """Deploy to, or inspect, the Serve applications of a running head."""
+
+
+def _dashboard(address, settings):
+    """--address > RAY_ADDRESS when it is the dashboard's http URL (as Ray's own CLIs take it) > settings."""
+    env_address = os.environ.get("RAY_ADDRESS", "")
+    if address:
+        return address
+    if env_address.startswith(("http://", "https://")):
+        return env_address
+    return node.dashboard_url(settings)
+
+
+@serve_group.command("deploy", epilog=_env_epilog())
+@click.argument("config_file", metavar="FILE")
+@settings_options("head")
+@click.option("--address", default=None, metavar="URL", help="dashboard URL (default: RAY_ADDRESS if it is "
+              "an http URL, else the settings' dashboard host and port)")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds to wait for RUNNING")
+def serve_deploy(config_file, config_path, address, timeout, **opts):
+    """Deploy FILE (Ray's Serve schema) to a running head and wait until every app answers. Idempotent."""
+    from . import serve
+
+    s = _resolve(config_path, opts).settings
+    url = _dashboard(address, s)
+    config = serve.load(config_file)
+    log = Log(s.log_format)
+    deployer = serve.Deployer(url, {}, {}, log)
+    apps, err = deployer.applications()
+    if apps is None:
+        raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
+    running = _running_http_options(url)
+    if running and config.get("http_options"):
+        for key in ("host", "port"):
+            if key in config["http_options"] and str(config["http_options"][key]) != str(running.get(key)):
+                log.warn("serve", f"http_options.{key} in {config_file} differs from the running Serve's "
+                         f"{running.get(key)!r}; Serve keeps its own until the head restarts")
+    opts_http = running or {"host": s.serve_http_host or "127.0.0.1", "port": s.serve_http_port}
+    final = serve.finalize(config, opts_http.get("host"), opts_http.get("port", 8000))
+    t = log.elapsed()
+    log.event("serve", f"deploying {len(final['applications'])} application(s) to {url}")
+    deployer = serve.Deployer(url, final, serve.health_routes(config, s.serve_health_route), log)
+    deployer.put()
+    try:
+        endpoints = deployer.wait(time.monotonic() + timeout, time.sleep)
+    except serve.ServeFailed:
+        serve.show_serve_tails(log, s.temp_dir, since=time.time() - timeout - 60)
+        raise
+    listing = " ".join(f"{k}={v}" for k, v in endpoints.items())
+    log.event("serve", f"deployed in {log.elapsed() - t:.1f} s: {listing}", endpoints=endpoints)
+    return 0
+
+
+def _running_http_options(url):
+    from .health import http
+
+    status, text = http("GET", f"{url.rstrip('/')}/api/serve/applications/", timeout=5)
+    try:
+        return (json.loads(text).get("http_options") or None) if status == 200 else None
+    except ValueError:
+        return None
+
+
+@serve_group.command("status", epilog=_env_epilog())
+@settings_options("head")
+@click.option("--address", default=None, metavar="URL", help="dashboard URL (as for serve deploy)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def serve_status(config_path, address, as_json, **opts):
+    """Print each Serve application's status: exit 0 when all are RUNNING, 1 otherwise."""
+    from . import serve
+
+    s = _resolve(config_path, opts).settings
+    url = _dashboard(address, s)
+    apps, err = serve.Deployer(url, {}, {}, None).applications()
+    if apps is None:
+        raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
+    healthy = bool(apps) and all(a.get("status") == "RUNNING" for a in apps.values())
+    if as_json:
+        click.echo(json.dumps({"healthy": healthy, "applications": {
+            n: {"status": a.get("status"), "route_prefix": a.get("route_prefix"), "message": a.get("message"),
+                "deployments": {d: dep.get("status") for d, dep in (a.get("deployments") or {}).items()}}
+            for n, a in apps.items()}}, indent=2))
+    else:
+        if not apps:
+            click.echo("no Serve applications")
+        for name, a in apps.items():
+            msg = serve._app_message(a) if a.get("status") != "RUNNING" else ""
+            click.echo(f"{name:<16} {a.get('status'):<14} {a.get('route_prefix') or '-':<12} {msg}")
+    return 0 if healthy else 1
 
 
 def main(argv=None):

@@ -4,13 +4,14 @@ Head and worker differ only in their argv, their port plan and the steps run onc
 (the head deploys Serve); everything else is this one flow.
 """
 
-import os
+import dataclasses
+import json
 import shlex
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
-from . import health, ports, raycmd, raylogs, rayenv, state
+from . import health, ports, raycmd, raylogs, rayenv, serve, state
 from .errors import BootError
 from .log import ms
 from .supervisor import ChildExited, StopRequested, Supervisor
@@ -31,6 +32,8 @@ class Plan:
     argv: List[str]
     env_additions: Dict[str, str]
     notes: List[str] = field(default_factory=list)
+    serve: Optional[dict] = None  # the Serve config to PUT, http_options set to the preflighted binding
+    serve_health: Dict[str, str] = field(default_factory=dict)
 
 
 def make_plan(resolved, role, address=None, ray="ray"):
@@ -39,13 +42,24 @@ def make_plan(resolved, role, address=None, ray="ray"):
     notes = [f"{name} is set (from {resolved.sources[name]}) but applies only to a "
              f"{' or '.join(meta_roles)}; it is ignored here"
              for name, meta_roles in _role_only(resolved, role)]
+    serve_config = serve.for_settings(settings) if role == "head" else None
+    if serve_config is not None:
+        host, port = serve.http_binding(serve_config, settings, resolved.sources)
+        settings = dataclasses.replace(settings, serve_http_host=host, serve_http_port=port)
     avoid = {p.port for p in ports.plan(settings, role)}
     settings, moved = rayenv.move_disabled_metrics(settings, resolved.sources, avoid)
     notes += moved
     planned = ports.plan(settings, role)
+    if serve_config is not None and serve.grpc_port(serve_config):
+        planned.append(ports.PlannedPort("serve_grpc", serve.grpc_port(serve_config), ports.WILDCARD,
+                                         "serve_config grpc_options.port"))
     ports.check_duplicates(planned, settings)
     argv = raycmd.head_argv(settings, ray) if role == "head" else raycmd.worker_argv(settings, address, ray)
-    return Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes)
+    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes)
+    if serve_config is not None:
+        plan.serve = serve.finalize(serve_config, settings.serve_http_host, settings.serve_http_port)
+        plan.serve_health = serve.health_routes(serve_config, settings.serve_health_route)
+    return plan
 
 
 def _role_only(resolved, role):
@@ -60,6 +74,8 @@ def dry_run_text(plan):
     lines = [f"# ray start argv ({plan.role})", shlex.join(plan.argv), "# environment additions"]
     lines += [f"{k}={shlex.quote(v)}" for k, v in plan.env_additions.items()]
     lines += [f"# note: {n}" for n in plan.notes]
+    if plan.serve:
+        lines += ["# Serve config (PUT /api/serve/applications/)", json.dumps(plan.serve, indent=2)]
     return "\n".join(lines)
 
 
@@ -84,7 +100,7 @@ def security_warnings(settings, role, node_ip, log):
                  "can join; set node_ip_address to an address the workers can reach")
 
 
-def run(plan, log, base_env, after_healthy: Callable = None, wait_first: Callable = None):
+def run(plan, log, base_env, wait_first: Callable = None):
     """Run the node until stopped. Returns the exit code; raises BootError for failures."""
     s, role = plan.settings, plan.role
     sup = Supervisor(plan.argv, rayenv.child_env(s, role, base_env), log, s.grace_period)
@@ -115,15 +131,39 @@ def run(plan, log, base_env, after_healthy: Callable = None, wait_first: Callabl
         log.event("start", f"ray runtime started ({ms(phases['ray start'])})")
         security_warnings(s, role, sup.node_ip, log)
         t = time.monotonic()
-        health.wait_all(health.node_probes(s, role), deadline, sup.sleep, what=f"the {role}")
+        probes = health.node_probes(s, role)
+        deployer, serve_error = None, None
+        if plan.serve:
+            # Deploy as soon as the dashboard answers; the rest of the node comes up meanwhile.
+            dashboard = [p for p in probes if p.name == "dashboard"]
+            health.wait_all(dashboard, deadline, sup.sleep, what=f"the {role}")
+            t_serve = time.monotonic()
+            deployer = serve.Deployer(dashboard_url(s), plan.serve, plan.serve_health, log)
+            log.event("serve", f"deploying {len(plan.serve['applications'])} Serve application(s)")
+            try:
+                deployer.put()
+            except serve.ServeFailed as exc:
+                serve_error = exc
+        health.wait_all(probes, deadline, sup.sleep, what=f"the {role}")
         present = sup.watch_components()
         missing = [c for c in EXPECTED[role] if c not in present]
         if missing:
             raise BootError(f"Ray started without {', '.join(missing)}", "read the Ray log tails above")
         phases["health"] = time.monotonic() - t
         endpoints = endpoints_of(s, role, sup.node_ip)
-        if after_healthy:
-            endpoints.update(after_healthy(sup, deadline, phases) or {})
+        if deployer and not serve_error:
+            try:
+                endpoints.update(deployer.wait(deadline, sup.sleep))
+                phases["serve"] = time.monotonic() - t_serve
+            except serve.ServeFailed as exc:
+                serve_error = exc
+        if serve_error:
+            serve.show_serve_tails(log, s.temp_dir, started_wall)
+            if not s.serve_optional:
+                raise serve_error
+            log.error("serve", f"SERVE IS DOWN: {serve_error}; the head keeps running because serve_optional "
+                      "is set")
+            endpoints["serve"] = "DOWN"
         state.write_ready(ready_path, endpoints)
         timing = ", ".join(f"{k} {ms(v)}" for k, v in phases.items())
         listing = " ".join(f"{k}={v}" for k, v in endpoints.items())
@@ -144,11 +184,12 @@ def run(plan, log, base_env, after_healthy: Callable = None, wait_first: Callabl
         _show_tails(log, s, started_wall)
         raise BootError(f"Ray died: {died.what}" + (f" ({detail})" if detail else ""),
                         "read the Ray log tails above; the orchestrator should restart this node") from None
-    except BootError:
+    except BootError as exc:
         sup.grace = min(sup.grace, FAILURE_GRACE)
         if sup.proc is not None:
             sup.stop()
-            _show_tails(log, s, started_wall)
+            if not isinstance(exc, serve.ServeFailed):  # those showed Serve's own logs already
+                _show_tails(log, s, started_wall)
         raise
     finally:
         state.remove(ready_path)
@@ -164,6 +205,10 @@ def _report_killed(log, killed):
 def _show_tails(log, settings, since):
     for path, lines in raylogs.tails(settings.temp_dir, since=since):
         log.block(path, lines)
+
+
+def dashboard_url(s):
+    return f"http://{health.local_host(s.dashboard_host)}:{s.dashboard_port}"
 
 
 def endpoints_of(s, role, node_ip):

@@ -91,6 +91,9 @@ class Settings:
     serve_http_host: Optional[str] = _f(None, "host", "Serve proxy interface (default: 0.0.0.0 in a "
                                         "container, 127.0.0.1 otherwise)", roles=("head",))
     serve_http_port: int = _f(8000, "port", "Serve proxy HTTP port", roles=("head",))
+    serve_health_route: Optional[str] = _f(None, "str", "path under each app's route_prefix that must answer "
+                                           "200 (default: /health for the sample app, the proxy's /-/healthz "
+                                           "for others)", roles=("head",))
 
     def state_dir(self):
         return os.path.join(self.temp_dir, "seedcore-boot")

@@ -1,0 +1,291 @@
+"""Serve: the config (Ray's own schema, checked before Ray starts), its deploy through the dashboard's REST
+API, and the wait until every application is RUNNING and answers its health route.
+
+Nothing here imports ray: the supervising process stays light, and the REST API answers sooner than the
+`serve deploy` CLI, which pays for importing ray.
+"""
+
+import difflib
+import json
+import os
+import time
+
+import yaml
+
+from . import raylogs
+from .errors import BootError, usage_error
+from .health import http, local_host
+
+OUR_APP = "seedcore_boot.ml_app:app"
+DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "default_serve.yaml")
+_TOP_KEYS = ("proxy_location", "http_options", "grpc_options", "logging_config", "applications", "target_capacity")
+_APP_KEYS = ("name", "route_prefix", "import_path", "runtime_env", "host", "port", "deployments", "args",
+             "logging_config")
+_FAILED = ("DEPLOY_FAILED", "UNHEALTHY")
+
+
+class _Lines(dict):
+    """A YAML mapping that remembers the line it started on, for messages that point at it."""
+    line = None
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader, node):
+    data = _Lines()
+    data.line = node.start_mark.line + 1
+    yield data
+    data.update(loader.construct_mapping(node))
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+
+
+def _at(label, obj):
+    line = getattr(obj, "line", None)
+    return f"{label} line {line}" if line else label
+
+
+def load(source, label=None):
+    """A Serve config from a file path, or an inline mapping (from the settings file); validated."""
+    if isinstance(source, dict):
+        return validate(source, label or "serve_config")
+    label = label or source
+    try:
+        with open(source, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise usage_error(f"cannot read Serve config {source}: {exc.strerror}",
+                          "check the path given by --serve-config or serve_config") from None
+    try:
+        data = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise usage_error(f"{label}: YAML error at {where}: {getattr(exc, 'problem', None) or exc}",
+                          "fix the syntax at that line") from None
+    return validate(data, label)
+
+
+def _unknown(keys, allowed, label, obj, what):
+    for key in keys:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+            raise usage_error(f"{_at(label, obj)}: unknown {what} key {key!r}", hint)
+
+
+def validate(config, label):
+    """The checks Serve would make only after Ray is up, made before: keys, required fields, uniqueness."""
+    if not isinstance(config, dict):
+        raise usage_error(f"{label}: a Serve config is a mapping with an `applications` list",
+                          "see seedcore_boot/default_serve.yaml for the shape")
+    _unknown(config, _TOP_KEYS, label, config, "top-level")
+    apps = config.get("applications")
+    if not isinstance(apps, list) or not apps:
+        raise usage_error(f"{_at(label, config)}: `applications` must be a non-empty list",
+                          "add at least one application with an import_path")
+    names, routes = {}, {}
+    for i, app in enumerate(apps):
+        if not isinstance(app, dict):
+            raise usage_error(f"{label}: applications[{i}] must be a mapping")
+        _unknown(app, _APP_KEYS, label, app, "application")
+        where = _at(label, app)
+        path = app.get("import_path")
+        if not isinstance(path, str) or not path.strip():
+            raise usage_error(f"{where}: applications[{i}] has no import_path",
+                              "give it as module:attribute, e.g. my_pkg.app:app")
+        if ":" not in path and "." not in path:
+            raise usage_error(f"{where}: import_path {path!r} is not module:attribute",
+                              "e.g. my_pkg.app:app")
+        name = app.get("name", "default")
+        if name in names:
+            raise usage_error(f"{where}: duplicate application name {name!r} (also at line {names[name]})",
+                              "give every application its own name")
+        names[name] = app.line if hasattr(app, "line") else i
+        route = app.get("route_prefix", "/")
+        if route is not None:
+            if not isinstance(route, str) or not route.startswith("/"):
+                raise usage_error(f"{where}: route_prefix {route!r} must start with /")
+            if route in routes:
+                raise usage_error(f"{where}: duplicate route_prefix {route!r} (also application "
+                                  f"{routes[route]!r})",
+                                  "give every application its own route_prefix")
+            routes[route] = name
+        deployments = app.get("deployments", [])
+        if not isinstance(deployments, list) or not all(isinstance(d, dict) and d.get("name") for d in deployments):
+            raise usage_error(f"{where}: deployments must be a list of mappings, each with a name")
+    for key in ("http_options", "grpc_options"):
+        if key in config and not isinstance(config[key], dict):
+            raise usage_error(f"{_at(label, config)}: {key} must be a mapping")
+    return config
+
+
+def for_settings(settings):
+    """The Serve config the head will deploy (validated), or None with serve off."""
+    if not settings.serve:
+        return None
+    if settings.serve_app:
+        return validate({"applications": [{"name": "default", "route_prefix": "/",
+                                           "import_path": settings.serve_app}]}, "serve_app")
+    if settings.serve_config is not None:
+        return load(settings.serve_config)
+    return load(DEFAULT_CONFIG)
+
+
+def in_container(env=os.environ):
+    return os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv") or \
+        bool(env.get("KUBERNETES_SERVICE_HOST"))
+
+
+def http_binding(config, settings, sources, env=os.environ):
+    """(host, port, notes): settings given explicitly > the config's http_options > defaults.
+
+    Host defaults to 0.0.0.0 in a container (else nothing outside could reach the apps) and 127.0.0.1
+    otherwise. A value set in both places, differently, is refused: one of them would be silently dropped.
+    """
+    opts = config.get("http_options") or {}
+    chosen = {}
+    for key, setting in (("host", "serve_http_host"), ("port", "serve_http_port")):
+        explicit = sources.get(setting, "default") != "default"
+        value = getattr(settings, setting)
+        if key in opts and explicit and str(opts[key]) != str(value):
+            raise usage_error(f"Serve http_options.{key} is {opts[key]!r} in the Serve config but {setting} is "
+                              f"{value!r} (from {sources[setting]})", "set it in one place")
+        chosen[key] = value if explicit else opts.get(key, value)
+    if chosen["host"] is None:
+        chosen["host"] = "0.0.0.0" if in_container(env) else "127.0.0.1"
+    try:
+        port = int(chosen["port"])
+    except (TypeError, ValueError):
+        raise usage_error(f"Serve http_options.port {chosen['port']!r} is not a port number") from None
+    return str(chosen["host"]), port
+
+
+def grpc_port(config):
+    opts = config.get("grpc_options") or {}
+    return int(opts.get("port", 9000)) if opts.get("grpc_servicer_functions") else None
+
+
+def finalize(config, host, port):
+    """Plain JSON-able config with http_options set to what preflight checked."""
+    out = json.loads(json.dumps(config))
+    out.setdefault("http_options", {})
+    out["http_options"].update(host=host, port=port)
+    return out
+
+
+def health_routes(config, override=None):
+    """{app: path} probed before an app counts as up: ours has /health under its prefix, others the proxy's."""
+    routes = {}
+    for app in config["applications"]:
+        prefix = (app.get("route_prefix") or "/").rstrip("/")
+        if override:
+            routes[app.get("name", "default")] = prefix + "/" + override.lstrip("/")
+        elif app["import_path"] == OUR_APP:
+            routes[app.get("name", "default")] = prefix + "/health"
+        else:
+            routes[app.get("name", "default")] = "/-/healthz"
+    return routes
+
+
+class ServeFailed(BootError):
+    pass
+
+
+class Deployer:
+    """PUT a config to the dashboard, then wait until it is RUNNING and every health route answers 200."""
+
+    def __init__(self, dashboard_url, config, health, log):
+        self.dashboard_url = dashboard_url.rstrip("/")
+        self.config = config
+        self.health = health
+        self.log = log
+        opts = config.get("http_options", {})
+        self.serve_url = f"http://{local_host(opts.get('host'))}:{opts.get('port', 8000)}"
+        self._before = {}
+
+    def applications(self):
+        status, text = http("GET", f"{self.dashboard_url}/api/serve/applications/", timeout=5)
+        if status != 200:
+            return None, f"HTTP {status}: {text.strip()[:200]}"
+        try:
+            return json.loads(text).get("applications") or {}, None
+        except ValueError:
+            return None, "not JSON"
+
+    def put(self):
+        apps, _ = self.applications()
+        self._before = {n: a.get("last_deployed_time_s") for n, a in (apps or {}).items()}
+        status, text = http("PUT", f"{self.dashboard_url}/api/serve/applications/", body=self.config, timeout=30)
+        if status != 200:
+            raise ServeFailed(f"Serve rejected the config (HTTP {status}): {_first_line(text)}",
+                              "fix the Serve config; it uses Ray's `serve deploy` schema")
+
+    def wait(self, deadline, sleep):
+        names = [a.get("name", "default") for a in self.config["applications"]]
+        last = "no answer yet"
+        while True:
+            apps, err = self.applications()
+            if apps is not None:
+                current = {n: apps.get(n) or {} for n in names}
+                fresh = {n: a for n, a in current.items()
+                         if a.get("last_deployed_time_s") != self._before.get(n) or n not in self._before}
+                for n, a in fresh.items():
+                    if a.get("status") in _FAILED:
+                        raise ServeFailed(f"Serve application {n!r} is {a['status']}: {_app_message(a)}",
+                                          "fix the application (its error is above); see the Serve log tails")
+                states = {n: (current[n].get("status", "NOT_STARTED") if n in fresh else "NOT_STARTED")
+                          for n in names}
+                if all(s == "RUNNING" for s in states.values()):
+                    break
+                last = ", ".join(f"{n}={s}" for n, s in states.items())
+            else:
+                last = err
+            if time.monotonic() >= deadline:
+                raise ServeFailed(f"Serve applications not RUNNING in time ({last})",
+                                  "see the Serve log tails; raise ready_timeout if the deploy is slow")
+            sleep(0.25)
+        for name, route in self.health.items():
+            url = self.serve_url + route
+            while True:
+                status, text = http("GET", url, timeout=2)
+                if status == 200:
+                    break
+                if time.monotonic() >= deadline:
+                    raise ServeFailed(f"Serve application {name!r} is RUNNING but {url} answers "
+                                      f"{status or text}", "check the application's health route")
+                sleep(0.2)
+        return {f"serve_{n}": self.serve_url + (next(a.get("route_prefix") or "/" for a in self.config["applications"]
+                                                     if a.get("name", "default") == n)) for n in names}
+
+
+def _first_line(text):
+    lines = [l for l in (text or "").strip().splitlines() if l.strip()]
+    return lines[-1][:500] if lines else "(no message)"
+
+
+def _app_message(app):
+    msg = (app.get("message") or "").strip()
+    for dep in (app.get("deployments") or {}).values():
+        if dep.get("status") in ("UNHEALTHY", "DEPLOY_FAILED") or not msg:
+            msg = msg or (dep.get("message") or "").strip()
+    lines = [l for l in msg.splitlines() if l.strip()]
+    # Serve's message is a traceback; its last line is the error itself.
+    return lines[-1][:500] if lines else "(no message)"
+
+
+def show_serve_tails(log, temp_dir, since):
+    for path, lines in raylogs.tails(temp_dir, since=since, lines=20,
+                                     names=("serve/controller_*.log", "serve/replica_*.log")):
+        log.block(path, lines)
+
+
+def deploy_once(dashboard_url, config, health, log, timeout, sleep=time.sleep):
+    """`seedcore-boot serve deploy`: the same deploy and wait as the head's, against a running head."""
+    d = Deployer(dashboard_url, config, health, log)
+    d.put()
+    return d.wait(time.monotonic() + timeout, sleep)
+

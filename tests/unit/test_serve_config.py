@@ -1,0 +1,84 @@
+import pytest
+
+from seedcore_boot import serve
+from seedcore_boot.errors import BootError
+from seedcore_boot.settings import resolve
+
+
+def load(tmp_path, text):
+    path = tmp_path / "serve.yaml"
+    path.write_text(text)
+    return serve.load(str(path))
+
+
+def error_of(tmp_path, text):
+    with pytest.raises(BootError) as err:
+        load(tmp_path, text)
+    assert err.value.exit_code == 2
+    return str(err.value)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    msg = error_of(tmp_path, "applications:\n  - name: a\n    import_path: [x\n  - name: b\n")
+    assert "line 4" in msg and "YAML error" in msg
+
+
+def test_missing_import_path_names_the_line(tmp_path):
+    msg = error_of(tmp_path, "proxy_location: HeadOnly\napplications:\n  - name: a\n    route_prefix: /a\n")
+    assert "line 3" in msg and "no import_path" in msg
+
+
+def test_duplicate_names_and_routes(tmp_path):
+    assert "duplicate application name 'a'" in error_of(
+        tmp_path, "applications:\n- {name: a, route_prefix: /x, import_path: m:a}\n"
+                  "- {name: a, route_prefix: /y, import_path: m:b}\n")
+    msg = error_of(tmp_path, "applications:\n- {name: a, route_prefix: /x, import_path: m:a}\n"
+                             "- {name: b, route_prefix: /x, import_path: m:b}\n")
+    assert "duplicate route_prefix '/x'" in msg and "line 3" in msg
+
+
+def test_unknown_keys_suggest_the_right_one(tmp_path):
+    assert "did you mean 'import_path'" in error_of(tmp_path, "applications:\n- {name: a, imprt_path: m:a}\n")
+    assert "did you mean 'applications'" in error_of(tmp_path, "aplications: []\n")
+
+
+def test_empty_or_wrong_shape(tmp_path):
+    assert "non-empty list" in error_of(tmp_path, "applications: []\n")
+    assert "mapping" in error_of(tmp_path, "- just a list\n")
+    assert "must start with /" in error_of(tmp_path, "applications:\n- {route_prefix: x, import_path: m:a}\n")
+
+
+def test_default_config_is_our_sample_and_valid():
+    config = serve.for_settings(resolve({}, {}).settings)
+    assert config["applications"][0]["import_path"] == serve.OUR_APP
+    assert serve.health_routes(config) == {"ml": "/health"}
+    assert serve.for_settings(resolve({"serve": False}, {}).settings) is None
+
+
+def test_serve_app_shorthand_and_health_routes():
+    config = serve.for_settings(resolve({"serve_app": "pkg.mod:app"}, {}).settings)
+    assert config["applications"] == [{"name": "default", "route_prefix": "/", "import_path": "pkg.mod:app"}]
+    assert serve.health_routes(config) == {"default": "/-/healthz"}
+    assert serve.health_routes(config, "ready") == {"default": "/ready"}
+
+
+def test_http_binding_precedence():
+    config = {"applications": [{"import_path": "m:a"}], "http_options": {"port": 8100}}
+    r = resolve({}, {})
+    assert serve.http_binding(config, r.settings, r.sources, env={})[1] == 8100
+    r = resolve({"serve_http_port": "8200"}, {})
+    with pytest.raises(BootError, match="set it in one place"):
+        serve.http_binding(config, r.settings, r.sources, env={})
+
+
+def test_host_default_depends_on_container(monkeypatch):
+    r = resolve({}, {})
+    config = {"applications": [{"import_path": "m:a"}]}
+    monkeypatch.setattr(serve.os.path, "exists", lambda p: False)
+    assert serve.http_binding(config, r.settings, r.sources, env={})[0] == "127.0.0.1"
+    assert serve.http_binding(config, r.settings, r.sources, env={"KUBERNETES_SERVICE_HOST": "x"})[0] == "0.0.0.0"
+
+
+def test_finalize_sets_what_preflight_checked():
+    out = serve.finalize({"applications": [{"import_path": "m:a"}]}, "127.0.0.1", 8123)
+    assert out["http_options"] == {"host": "127.0.0.1", "port": 8123}
