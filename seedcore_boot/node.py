@@ -122,28 +122,25 @@ def run(plan, log, base_env, wait_first: Callable = None):
         pid = sup.start()
         node_path = state.write_node(s, role, {p.name: p.port for p in plan.ports})
         log.event("start", f"started `{' '.join(plan.argv[:3])} ...` as pid {pid}")
+        probes = health.node_probes(s, role)
+        deployer = serve.Deployer(dashboard_url(s), plan.serve, plan.serve_health, log) if plan.serve else None
+        dashboard = next((p for p in probes if p.name == "dashboard"), None)
+        serve_error, t_serve = None, None
         while not sup.marker.is_set():
             if time.monotonic() >= deadline:
                 raise BootError(f"Ray did not print {'Ray runtime started.'!r} within {s.ready_timeout:g} s",
                                 "read the Ray output above; raise ready_timeout if the machine is slow")
+            if deployer and t_serve is None and dashboard.once(timeout=0.2)[0]:
+                t_serve = _start_serve(deployer, plan, log)
             sup.sleep(0.05)
         phases["ray start"] = time.monotonic() - t
         log.event("start", f"ray runtime started ({ms(phases['ray start'])})")
         security_warnings(s, role, sup.node_ip, log)
         t = time.monotonic()
-        probes = health.node_probes(s, role)
-        deployer, serve_error = None, None
-        if plan.serve:
+        if deployer and t_serve is None:
             # Deploy as soon as the dashboard answers; the rest of the node comes up meanwhile.
-            dashboard = [p for p in probes if p.name == "dashboard"]
-            health.wait_all(dashboard, deadline, sup.sleep, what=f"the {role}")
-            t_serve = time.monotonic()
-            deployer = serve.Deployer(dashboard_url(s), plan.serve, plan.serve_health, log)
-            log.event("serve", f"deploying {len(plan.serve['applications'])} Serve application(s)")
-            try:
-                deployer.put()
-            except serve.ServeFailed as exc:
-                serve_error = exc
+            health.wait_all([dashboard], deadline, sup.sleep, what=f"the {role}")
+            t_serve = _start_serve(deployer, plan, log)
         health.wait_all(probes, deadline, sup.sleep, what=f"the {role}")
         present = sup.watch_components()
         missing = [c for c in EXPECTED[role] if c not in present]
@@ -151,8 +148,9 @@ def run(plan, log, base_env, wait_first: Callable = None):
             raise BootError(f"Ray started without {', '.join(missing)}", "read the Ray log tails above")
         phases["health"] = time.monotonic() - t
         endpoints = endpoints_of(s, role, sup.node_ip)
-        if deployer and not serve_error:
+        if deployer:
             try:
+                deployer.join_put(deadline, sup.sleep)
                 endpoints.update(deployer.wait(deadline, sup.sleep))
                 phases["serve"] = time.monotonic() - t_serve
             except serve.ServeFailed as exc:
@@ -195,6 +193,12 @@ def run(plan, log, base_env, wait_first: Callable = None):
         state.remove(ready_path)
         if node_path:
             state.remove(node_path)
+
+
+def _start_serve(deployer, plan, log):
+    log.event("serve", f"deploying {len(plan.serve['applications'])} Serve application(s)")
+    deployer.put_in_background()
+    return time.monotonic()
 
 
 def _report_killed(log, killed):

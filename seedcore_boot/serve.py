@@ -8,6 +8,7 @@ Nothing here imports ray: the supervising process stays light, and the REST API 
 import difflib
 import json
 import os
+import threading
 import time
 
 import yaml
@@ -224,6 +225,32 @@ class Deployer:
             raise ServeFailed(f"Serve rejected the config (HTTP {status}): {_first_line(text)}",
                               "fix the Serve config; it uses Ray's `serve deploy` schema")
 
+    def put_in_background(self):
+        """PUT from a thread, so the supervisor keeps watching Ray while Serve's controller starts."""
+        self._put_error = None
+        self._put_done_at = None
+
+        def run():
+            try:
+                self.put()
+            except BootError as exc:
+                self._put_error = exc
+            except Exception as exc:  # noqa: BLE001 - reported as a Serve failure, not a thread traceback
+                self._put_error = ServeFailed(f"deploying the Serve config failed: {exc}")
+            self._put_done_at = time.monotonic()
+
+        self._put_thread = threading.Thread(target=run, name="serve-put", daemon=True)
+        self._put_thread.start()
+
+    def join_put(self, deadline, sleep):
+        while self._put_thread.is_alive():
+            if time.monotonic() >= deadline:
+                raise ServeFailed("the dashboard did not answer the Serve deploy in time",
+                                  "see the dashboard log tail; raise ready_timeout if the machine is slow")
+            sleep(0.05)
+        if self._put_error:
+            raise self._put_error
+
     def wait(self, deadline, sleep):
         names = [a.get("name", "default") for a in self.config["applications"]]
         last = "no answer yet"
@@ -247,7 +274,7 @@ class Deployer:
             if time.monotonic() >= deadline:
                 raise ServeFailed(f"Serve applications not RUNNING in time ({last})",
                                   "see the Serve log tails; raise ready_timeout if the deploy is slow")
-            sleep(0.25)
+            sleep(0.1)
         for name, route in self.health.items():
             url = self.serve_url + route
             while True:
@@ -257,7 +284,7 @@ class Deployer:
                 if time.monotonic() >= deadline:
                     raise ServeFailed(f"Serve application {name!r} is RUNNING but {url} answers "
                                       f"{status or text}", "check the application's health route")
-                sleep(0.2)
+                sleep(0.1)
         return {f"serve_{n}": self.serve_url + (next(a.get("route_prefix") or "/" for a in self.config["applications"]
                                                      if a.get("name", "default") == n)) for n in names}
 
