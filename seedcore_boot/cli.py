@@ -12,7 +12,7 @@ from .errors import BootError, usage_error
 from .log import Log
 
 # Flag spellings other than --<setting-name>; the issue's `--port` for the GCS among them.
-_ALIASES = {"gcs_port": ("--port",)}
+_ALIASES = {"gcs_port": ("--port",), "head_address": ("--address",)}
 _SKIP = {"ray_args", "serve_config"}  # ray_args come after `--`; serve_config has its own option
 
 
@@ -100,6 +100,42 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
         return 0
     log = Log(plan.settings.log_format)
     return node.run(plan, log, os.environ, wait_first=wait_first)
+
+
+@cli.command(epilog=_env_epilog())
+@settings_options("worker")
+@click.option("--dry-run", is_flag=True, help="print the ray start argv and environment additions; start nothing")
+@click.argument("ray_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- RAY_START_ARGS...]")
+def worker(config_path, dry_run, ray_args, **opts):
+    """Join a head: wait until its GCS is healthy, preflight, start, stay up; exit 1 when the head is lost."""
+    from . import headwait
+
+    settings = _resolve(config_path, opts, ray_args).settings
+    if not settings.head_address:
+        raise usage_error("no head address", "give --address HOST:PORT (or SEEDCORE_HEAD_ADDRESS)")
+    host, port = headwait.parse_address(settings.head_address)
+
+    def wait_first(sup):
+        _, _, ip = headwait.wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep,
+                                          Log(settings.log_format))
+        _check_reachable(settings, ip)
+
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return _run_node("worker", config_path, opts, ray_args, dry_run, address=address,
+                     wait_first=wait_first)
+
+
+def _check_reachable(settings, head_ip):
+    """A worker whose node address is loopback while the head is remote could never be reached by it."""
+    from . import headwait
+
+    if head_ip.startswith("127.") or head_ip == "::1":
+        return
+    mine = settings.node_ip_address or headwait.local_ip_towards(head_ip)
+    if mine is None or mine.startswith("127.") or mine == "::1":
+        raise BootError(f"this worker's node address would be {mine or 'unknown'} (loopback), but the head is "
+                        f"at {head_ip}: the head could never reach this node",
+                        "set node_ip_address (--node-ip-address) to an address of this host the head can reach")
 
 
 @cli.command("check-ports", epilog=_env_epilog())

@@ -112,9 +112,10 @@ def run(plan, log, base_env, wait_first: Callable = None):
     node_path = None
     phases = {}
     try:
+        preflight(plan, log)  # local mistakes fail now, not after a long wait for the head
         if wait_first:
             wait_first(sup)
-        preflight(plan, log)
+            preflight(plan, log)  # the wait may have been long: check again right before the start
         sup.check()
         state.remove(ready_path)
         t = time.monotonic()

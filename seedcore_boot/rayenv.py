@@ -34,6 +34,10 @@ def move_disabled_metrics(settings, resolved_sources, avoid):
 def additions(settings, role):
     """The variables we add to the child's environment, in the order they are printed."""
     add = {"PYTHONUNBUFFERED": "1"}  # ray start's output is a pipe to us; unbuffered keeps the marker prompt
+    if role == "worker":
+        # Without this a worker outlives its head by a minute; with it the raylet exits, `ray start` exits 1,
+        # and so do we: a restart policy brings the worker back, and it waits for the head again.
+        add["RAY_gcs_rpc_server_reconnect_timeout_s"] = str(settings.head_lost_timeout)
     if role == "head":
         add["DASHBOARD_METRIC_PORT"] = str(settings.dashboard_metrics_port)
         add["AUTOSCALER_METRIC_PORT"] = str(settings.autoscaler_metrics_port)

@@ -79,6 +79,9 @@ class Settings:
                                      env=("SEEDCORE_HEAD_ADDRESS", "RAY_ADDRESS"), roles=("worker",))
     wait_timeout: float = _f(300.0, "seconds", "how long a worker waits for its head; 0 waits forever",
                              roles=("worker",))
+    head_lost_timeout: int = _f(10, "count", "seconds a worker's raylet tries to reach a lost head before "
+                                "exiting (Ray's RAY_gcs_rpc_server_reconnect_timeout_s; Ray's default is 60)",
+                                env=("RAY_gcs_rpc_server_reconnect_timeout_s",), roles=("worker",))
 
     # Serve (head).
     serve: bool = _f(True, "bool", "deploy the Serve application when the head is up", roles=("head",))

@@ -254,3 +254,42 @@ class Proc:
                 pass
             self.popen.kill()
             self.popen.wait(timeout=10)
+
+
+class Switch:
+    """An Ethernet switch in a network namespace of its own: hosts plugged into it reach each other on
+    10.200.0.0/24, and nothing of it exists in the root namespace (no address, no route, no link)."""
+
+    SUBNET = "10.200.0"
+
+    def __init__(self):
+        self._proc = subprocess.Popen(["unshare", "-n", "sleep", "infinity"], stdin=subprocess.DEVNULL)
+        self.pid = self._proc.pid
+        for _ in range(100):  # unshare execs sleep once the namespace exists
+            if os.readlink(f"/proc/{self.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                break
+            time.sleep(0.02)
+        self._ip("link", "add", "br0", "type", "bridge")
+        self._ip("link", "set", "br0", "up")
+        self._ports = 0
+
+    def _ip(self, *args):
+        subprocess.run(["nsenter", "-t", str(self.pid), "-n", "ip", *args], check=True)
+
+    def plug(self, host, last_octet):
+        """Give `host` an eth0 on this switch with address 10.200.0.<last_octet>; returns the address."""
+        self._ports += 1
+        port = f"p{self._ports}"
+        subprocess.run(["ip", "link", "add", "name", "eth0", "netns", str(host.pid), "type", "veth",
+                        "peer", "name", port, "netns", str(self.pid)], check=True)
+        self._ip("link", "set", port, "master", "br0")
+        self._ip("link", "set", port, "up")
+        address = f"{self.SUBNET}.{last_octet}"
+        for args in (["addr", "add", f"{address}/24", "dev", "eth0"], ["link", "set", "eth0", "up"]):
+            out = host.run(["ip", *args])
+            assert out.returncode == 0, out.stderr
+        return address
+
+    def close(self):
+        self._proc.kill()
+        self._proc.wait(timeout=10)

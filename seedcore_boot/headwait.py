@@ -1,0 +1,154 @@
+"""A worker's wait for its head: parse the address, resolve the name, and ask the GCS itself whether it is
+healthy, with backoff, jitter, a cap and progress lines, bounded by our own wait_timeout.
+
+Plain `ray start --address` against an unreachable head retries silently for ~142 s; this wait is visible.
+"""
+
+import ipaddress
+import random
+import socket
+import time
+
+from . import RAY_VERSION
+from .errors import BootError, usage_error
+
+_CHECK_ALIVE = "/ray.rpc.NodeInfoGcsService/CheckAlive"  # the call `ray start` itself uses to probe the GCS
+
+
+def parse_address(text):
+    """(host, port) from HOST:PORT or [IPv6]:PORT; anything else is a usage error."""
+    raw = (text or "").strip()
+    bad = usage_error(f"bad head address {text!r}", "give the head's GCS as HOST:PORT, e.g. ray-head:6379")
+    if not raw or "://" in raw or raw == "auto":
+        raise bad
+    if raw.startswith("["):
+        host, sep, port = raw[1:].partition("]:")
+    else:
+        host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise bad
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise bad from None
+    elif any(c.isspace() or c in "/@" for c in host):
+        raise bad
+    return host, int(port)
+
+
+def resolve(host):
+    """The head's IP, or raises OSError (a name that does not resolve *yet* is normal at container start)."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return infos[0][4][0]
+
+
+def local_ip_towards(ip):
+    """The address this host would use to reach `ip` (what Ray detects as our node address), or None."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((ip, 9))  # UDP connect sends nothing: it only picks the route
+            return s.getsockname()[0]
+    except OSError:
+        return None
+
+
+def _fields(buf):
+    """Top-level (field number, value) pairs of a protobuf message; enough for CheckAliveReply."""
+    i, out = 0, []
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            val, i = _varint(buf, i)
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            val, i = buf[i:i + n], i + n
+        elif wire == 5:
+            val, i = buf[i:i + 4], i + 4
+        elif wire == 1:
+            val, i = buf[i:i + 8], i + 8
+        else:
+            raise ValueError("unsupported wire type")
+        out.append((num, val))
+    return out
+
+
+def _varint(buf, i):
+    shift = result = 0
+    while True:
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+
+def check_gcs(ip, port, timeout):
+    """(healthy, detail, ray_version): the GCS answers CheckAlive with status OK, not merely TCP."""
+    import grpc
+
+    target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    try:
+        with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+            reply = channel.unary_unary(_CHECK_ALIVE)(b"", timeout=timeout)
+    except grpc.RpcError as exc:
+        code = exc.code().name.lower() if hasattr(exc, "code") and exc.code() else "error"
+        detail = (exc.details() or "").split("\n")[0] if hasattr(exc, "details") else ""
+        return False, f"{code}: {detail}" if detail else code, None
+    try:
+        fields = dict(_fields(reply))
+        status = dict(_fields(fields.get(1, b"")))
+        version = fields.get(2, b"").decode()
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return False, "the GCS port answered, but not like a Ray GCS", None
+    if status.get(1, 0) != 0:
+        return False, f"GCS unhealthy: {status.get(2, b'').decode(errors='replace')}", version
+    return True, "healthy", version
+
+
+def wait_for_head(address, timeout, sleep, log, progress_every=5.0):
+    """Return the head's (host, port, ip) once its GCS is healthy; BootError (exit 1) on the deadline.
+
+    timeout 0 waits forever. sleep() is the supervisor's, so a SIGTERM during the wait stops it.
+    """
+    host, port = parse_address(address)
+    start = time.monotonic()
+    deadline = start + timeout if timeout else None
+    delay, last_error, next_log, attempts = 0.25, "no attempt yet", start + progress_every, 0
+    log.event("wait", f"waiting for the head at {host}:{port}"
+              + (f" (up to {timeout:g} s)" if timeout else " (no time limit)"))
+    while True:
+        attempts += 1
+        left = (deadline - time.monotonic()) if deadline else 5.0
+        try:
+            ip = resolve(host)
+        except OSError as exc:
+            ip, last_error = None, f"name {host!r} does not resolve ({exc.strerror or exc})"
+        if ip:
+            ok, detail, version = check_gcs(ip, port, timeout=max(0.2, min(3.0, left)))
+            if ok:
+                if version and version != RAY_VERSION:
+                    raise BootError(f"the head at {host}:{port} runs Ray {version}; this worker has Ray {RAY_VERSION}",
+                                    "run the same Ray version on every node")
+                log.event("wait", f"head at {host}:{port} ({ip}) is healthy after "
+                          f"{time.monotonic() - start:.1f} s, {attempts} attempt(s)")
+                return host, port, ip
+            last_error = f"{ip}:{port}: {detail}"
+        now = time.monotonic()
+        if deadline and now >= deadline:
+            raise BootError(f"the head at {host}:{port} was not reachable within {timeout:g} s "
+                            f"(last error: {last_error})",
+                            "check the address and that the head is up; raise wait_timeout (0 waits forever)")
+        if now >= next_log:
+            log.event("wait", f"still waiting for {host}:{port} ({now - start:.0f} s, {attempts} attempts; "
+                      f"last error: {last_error})")
+            next_log = now + progress_every
+        # Exponential backoff with jitter, capped, and never past the deadline.
+        pause = min(delay, 5.0) * random.uniform(0.8, 1.2)
+        if deadline:
+            pause = max(0.0, min(pause, deadline - now))
+        sleep(pause)
+        delay *= 2

@@ -1,0 +1,147 @@
+"""`seedcore-boot worker` across emulated hosts: each host is its own network/PID/mount namespace, joined
+to the others by veth through a switch namespace. All traffic stays inside those namespaces."""
+
+import json
+import signal
+import sys
+import time
+
+import pytest
+
+from tests.nshost import NsHost, Switch, can_make_hosts
+
+pytestmark = pytest.mark.e2e
+BOOT = [sys.executable, "-m", "seedcore_boot"]
+HEAD_IP = "10.200.0.1"
+HEAD = f"{HEAD_IP}:6379"
+
+
+@pytest.fixture
+def lan():
+    ok, why = can_make_hosts()
+    if not ok:
+        pytest.skip(why)
+    switch = Switch()
+    hosts = []
+
+    def make(octet):
+        h = NsHost(f"host{octet}")
+        hosts.append(h)
+        switch.plug(h, octet)
+        return h
+
+    try:
+        yield make
+    finally:
+        for h in hosts:
+            h.close()
+        switch.close()
+
+
+def start_head(host):
+    proc = host.boot("head", "--no-serve", "--node-ip-address", HEAD_IP, "--num-cpus", "1")
+    proc.wait_line("head ready", timeout=180)
+    return proc
+
+
+def start_worker(host, *args):
+    return host.boot("worker", "--address", HEAD, "--num-cpus", "1", *args)
+
+
+def wait_for_states(head_host, expected, timeout=60):
+    """{ip: state} as the head's dashboard reports it, polled until it equals `expected` or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {ip: state for state, ip in alive_nodes(head_host).values()}
+        if states == expected or time.monotonic() > deadline:
+            return states
+        time.sleep(1)
+
+
+def alive_nodes(head_host):
+    status, body = head_host.http("http://127.0.0.1:8265/nodes?view=summary")
+    assert status == 200, body
+    return {n["raylet"]["nodeId"]: (n["raylet"]["state"], n["ip"]) for n in json.loads(body)["data"]["summary"]}
+
+
+TASK_ON_EACH_NODE = r"""
+import json, ray, socket
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init(address="10.200.0.1:6379", logging_level="ERROR", log_to_driver=False)
+@ray.remote(num_cpus=0)
+def where():
+    return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
+nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+got = ray.get([where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+               for n in nodes])
+print(json.dumps({"nodes": nodes, "ran": got}))
+"""
+
+
+def test_cluster_of_three_hosts(lan):
+    h1, h2, h3 = lan(1), lan(2), lan(3)
+    head = start_head(h1)
+    workers = [start_worker(h2), start_worker(h3)]
+    for w in workers:
+        w.wait_line("worker ready", timeout=180)
+
+    all_alive = {"10.200.0.1": "ALIVE", "10.200.0.2": "ALIVE", "10.200.0.3": "ALIVE"}
+    assert wait_for_states(h1, all_alive) == all_alive
+
+    out = h1.python(TASK_ON_EACH_NODE, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert sorted(ip for _, ip in result["ran"]) == ["10.200.0.1", "10.200.0.2", "10.200.0.3"]
+    assert [n for n, _ in result["ran"]] == result["nodes"]
+
+    status = h2.run([*BOOT, "status", "--json"])
+    assert status.returncode == 0, status.stdout
+    assert json.loads(status.stdout)["role"] == "worker"
+
+    # SIGTERM to one worker: it leaves cleanly, the head stays healthy and reports the node dead.
+    workers[1].signal(signal.SIGTERM)
+    assert workers[1].wait(30) == 0
+    assert h3.processes() == []
+    one_dead = {"10.200.0.1": "ALIVE", "10.200.0.2": "ALIVE", "10.200.0.3": "DEAD"}
+    assert wait_for_states(h1, one_dead) == one_dead
+    assert h1.run([*BOOT, "status"]).returncode == 0
+
+    # The head's whole host dies: the remaining worker notices, exits 1, and leaves nothing behind.
+    t = time.monotonic()
+    h1.close()
+    rc = workers[0].wait(timeout=30)
+    print(f"worker exited {rc} {time.monotonic() - t:.1f} s after its head's host died")
+    assert rc == 1
+    assert h2.processes() == []
+    head.kill()
+
+
+def test_worker_started_before_the_head_waits_and_joins(lan):
+    h1, h2 = lan(1), lan(2)
+    worker = start_worker(h2)
+    worker.wait_line("waiting for the head at 10.200.0.1:6379", timeout=60)
+    time.sleep(10)
+    assert worker.popen.poll() is None
+    assert "still waiting for 10.200.0.1:6379" in worker.output  # progress, with the last error
+    assert "ray |" not in worker.output  # Ray is not started before the head is healthy
+    head = start_head(h1)
+    worker.wait_line("worker ready", timeout=180)
+    both = {"10.200.0.1": "ALIVE", "10.200.0.2": "ALIVE"}
+    assert wait_for_states(h1, both) == both
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    head.signal(signal.SIGTERM)
+    assert head.wait(30) == 0
+
+
+def test_no_head_gives_up_on_its_own_deadline(lan):
+    h2 = lan(2)
+    t = time.monotonic()
+    worker = start_worker(h2, "--wait-timeout", "5")
+    rc = worker.wait(60)
+    elapsed = time.monotonic() - t
+    print(f"gave up after {elapsed:.1f} s")
+    assert rc == 1
+    assert "10.200.0.1:6379" in worker.output.split("seedcore-boot: error:")[-1]
+    assert "ray |" not in worker.output
+    assert elapsed >= 5
