@@ -21,10 +21,13 @@ def parse_address(text):
     bad = usage_error(f"bad head address {text!r}", "give the head's GCS as HOST:PORT, e.g. ray-head:6379")
     if not raw or "://" in raw or raw == "auto":
         raise bad
-    if raw.startswith("["):
+    bracketed = raw.startswith("[")
+    if bracketed:
         host, sep, port = raw[1:].partition("]:")
     else:
         host, sep, port = raw.rpartition(":")
+        if ":" in host:  # an IPv6 address without brackets: where does it end and the port begin?
+            raise bad
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise bad
     if ":" in host:

@@ -1,0 +1,61 @@
+import socket
+
+import pytest
+
+from seedcore_boot import headwait
+from seedcore_boot.errors import BootError
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("ray-head:6379", ("ray-head", 6379)), ("10.0.0.1:1", ("10.0.0.1", 1)), ("[::1]:6379", ("::1", 6379)),
+])
+def test_good_addresses(text, expected):
+    assert headwait.parse_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "ray-head", "ray-head:", ":6379", "ray-head:0", "ray-head:70000",
+                                  "http://ray-head:8265", "auto", "ray head:6379", "::1:6379", "[::1]6379"])
+def test_malformed_addresses_are_usage_errors(text):
+    with pytest.raises(BootError) as err:
+        headwait.parse_address(text)
+    assert err.value.exit_code == 2 and "HOST:PORT" in str(err.value)
+
+
+def test_check_alive_reply_is_decoded():
+    # CheckAliveReply{status: {code: 0}, ray_version: "2.20.0"}, as the GCS sends it
+    version = b"2.20.0"
+    reply = b"\x0a\x00" + b"\x12" + bytes([len(version)]) + version
+    fields = dict(headwait._fields(reply))
+    assert fields[2] == version and dict(headwait._fields(fields[1])) == {}
+    unhealthy = b"\x0a\x06\x08\x05\x12\x02no"
+    assert dict(headwait._fields(dict(headwait._fields(unhealthy))[1])) == {1: 5, 2: b"no"}
+
+
+def test_local_address_towards_loopback():
+    assert headwait.local_ip_towards("127.0.0.1") == "127.0.0.1"
+
+
+def test_a_port_that_is_not_a_gcs_is_not_healthy():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    try:
+        ok, detail, version = headwait.check_gcs("127.0.0.1", port, timeout=1.0)
+    finally:
+        srv.close()
+    assert not ok and version is None and detail
+
+
+def test_the_wait_gives_up_on_its_deadline_with_the_address():
+    class Quiet:
+        def event(self, *a, **k):
+            pass
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    srv.close()  # nothing listens there now
+    with pytest.raises(BootError) as err:
+        headwait.wait_for_head(f"127.0.0.1:{port}", 1.0, lambda s: __import__("time").sleep(s), Quiet())
+    assert err.value.exit_code == 1 and f"127.0.0.1:{port}" in str(err.value) and "last error" in str(err.value)
