@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from seedcore_boot import node, serve  # noqa: E402
+from seedcore_boot import node  # noqa: E402
 from seedcore_boot.settings import resolve  # noqa: E402
 from tests.nshost import NsHost  # noqa: E402
 

@@ -224,7 +224,6 @@ def _with_recorded_ports(s, record):
 def stop(config_path, timeout, **opts):
     """Stop the node(s) seedcore-boot started under this temp dir; never touches other Ray processes."""
     import signal
-    import time
 
     import psutil
 

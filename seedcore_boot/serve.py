@@ -16,6 +16,7 @@ import yaml
 from . import raylogs
 from .errors import BootError, usage_error
 from .health import http, local_host
+from .settings import read_yaml
 
 OUR_APP = "seedcore_boot.ml_app:app"
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "default_serve.yaml")
@@ -54,19 +55,8 @@ def load(source, label=None):
     if isinstance(source, dict):
         return validate(source, label or "serve_config")
     label = label or source
-    try:
-        with open(source, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise usage_error(f"cannot read Serve config {source}: {exc.strerror}",
-                          "check the path given by --serve-config or serve_config") from None
-    try:
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise usage_error(f"{label}: YAML error at {where}: {getattr(exc, 'problem', None) or exc}",
-                          "fix the syntax at that line") from None
+    data = read_yaml(source, "Serve config", "check the path given by --serve-config or serve_config",
+                     loader=_LineLoader)
     return validate(data, label)
 
 

@@ -206,13 +206,7 @@ def _unknown_key_error(key, source):
 
 def load_file(path):
     """Read a YAML settings file into {key: raw value}; keys are checked here, values in resolve()."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise usage_error(f"cannot read settings file {path}: {exc.strerror}",
-                          "check the path given by --config or SEEDCORE_BOOT_CONFIG") from None
-    data = load_yaml_text(text, path)
+    data = read_yaml(path, "settings file", "check the path given by --config or SEEDCORE_BOOT_CONFIG")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -223,15 +217,20 @@ def load_file(path):
     return data
 
 
-def load_yaml_text(text, path):
+def read_yaml(path, what, hint, loader=yaml.SafeLoader):
+    """Parsed YAML of `path`; an unreadable file or a syntax error is one usage line with its position."""
     try:
-        return yaml.safe_load(text)
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise usage_error(f"cannot read {what} {path}: {exc.strerror}", hint) from None
+    try:
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise usage_error(f"{path}: YAML error at {where}: {problem}",
-                          "fix the syntax at that line") from None
+        raise usage_error(f"{path}: YAML error at {where}: {problem}", "fix the syntax at that line") from None
 
 
 def _from_env(env):

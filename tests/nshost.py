@@ -190,6 +190,7 @@ class Proc:
     def __init__(self, popen):
         self.popen = popen
         self.lines = []
+        self.stamps = []  # time.monotonic() at which each line arrived
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -197,6 +198,7 @@ class Proc:
     def _read(self):
         for raw in iter(self.popen.stdout.readline, b""):
             with self._cond:
+                self.stamps.append(time.monotonic())
                 self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
                 self._cond.notify_all()
         with self._cond:

@@ -124,3 +124,17 @@ def test_raylet_killed_means_exit_1(host):
 
 def _boot():
     return [sys.executable, "-m", "seedcore_boot"]
+
+
+def test_stop_command_stops_our_node_and_nothing_else(host):
+    # A decoy named like a Ray component: `ray stop` would kill it by name; `seedcore-boot stop` must not.
+    host.run(["cp", "/bin/sleep", "/tmp/raylet"])
+    decoy = host.spawn(["/tmp/raylet", "600"])
+    proc = start_ready(host)
+    out = host.run([*_boot(), "stop"], timeout=60)
+    assert out.returncode == 0 and "stopping the head" in out.stdout, out.stdout + out.stderr
+    assert proc.wait(30) == 0
+    left = [p.info["name"] for p in host.processes()]
+    assert left == ["raylet"] and decoy.popen.poll() is None  # only the decoy is left
+    assert host.run([*_boot(), "stop"]).stdout.startswith("no running seedcore-boot node")
+    decoy.kill()
