@@ -211,8 +211,7 @@ def status(config_path, as_json, **opts):
 def _with_recorded_ports(s, record):
     import dataclasses
 
-    setting_of = {p[0]: p[1] for p in ports._PLAN}
-    changes = {setting_of[n]: port for n, port in record.get("ports", {}).items() if n in setting_of}
+    changes = {ports.setting_of(n): port for n, port in record.get("ports", {}).items() if ports.setting_of(n)}
     if record.get("dashboard_host"):
         changes["dashboard_host"] = record["dashboard_host"]
     return dataclasses.replace(s, **changes)

@@ -55,7 +55,12 @@ class Holder:
         return self.name in RAY_PROCESS_NAMES or any(m in self.cmdline for m in RAY_CMDLINE_MARKS)
 
 
-def plan(settings, role, serve_host=None):
+def setting_of(name):
+    """The setting that holds the port called `name` in a plan (as recorded in a node's state file)."""
+    return next((setting for n, setting, _, _ in _PLAN if n == name), None)
+
+
+def plan(settings, role):
     """The fixed ports `role` will bind, in the order Ray starts them."""
     ports = []
     for name, setting, roles, host_setting in _PLAN:
@@ -64,7 +69,7 @@ def plan(settings, role, serve_host=None):
         if name == "serve_http" and not settings.serve:
             continue
         if host_setting == "serve_http_host":
-            host = serve_host or settings.serve_http_host or WILDCARD
+            host = settings.serve_http_host or WILDCARD
         elif host_setting:
             host = getattr(settings, host_setting)
         else:
