@@ -276,11 +276,10 @@ def serve_deploy(config_file, config_path, address, timeout, **opts):
     url = _dashboard(address, s)
     config = serve.load(config_file)
     log = Log(s.log_format)
-    deployer = serve.Deployer(url, {}, {}, log)
-    apps, err = deployer.applications()
-    if apps is None:
+    details, err = serve.instance(url)
+    if details is None:
         raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
-    running = _running_http_options(url)
+    running = details.get("http_options")
     if running and config.get("http_options"):
         for key in ("host", "port"):
             if key in config["http_options"] and str(config["http_options"][key]) != str(running.get(key)):
@@ -302,16 +301,6 @@ def serve_deploy(config_file, config_path, address, timeout, **opts):
     return 0
 
 
-def _running_http_options(url):
-    from .health import http
-
-    status, text = http("GET", f"{url.rstrip('/')}/api/serve/applications/", timeout=5)
-    try:
-        return (json.loads(text).get("http_options") or None) if status == 200 else None
-    except ValueError:
-        return None
-
-
 @serve_group.command("status", epilog=_env_epilog())
 @settings_options("head")
 @click.option("--address", default=None, metavar="URL", help="dashboard URL (as for serve deploy)")
@@ -322,9 +311,10 @@ def serve_status(config_path, address, as_json, **opts):
 
     s = _resolve(config_path, opts).settings
     url = _dashboard(address, s)
-    apps, err = serve.Deployer(url, {}, {}, None).applications()
-    if apps is None:
+    details, err = serve.instance(url)
+    if details is None:
         raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
+    apps = details.get("applications") or {}
     healthy = bool(apps) and all(a.get("status") == "RUNNING" for a in apps.values())
     if as_json:
         click.echo(json.dumps({"healthy": healthy, "applications": {
@@ -335,7 +325,7 @@ def serve_status(config_path, address, as_json, **opts):
         if not apps:
             click.echo("no Serve applications")
         for name, a in apps.items():
-            msg = serve._app_message(a) if a.get("status") != "RUNNING" else ""
+            msg = serve.app_message(a) if a.get("status") != "RUNNING" else ""
             click.echo(f"{name:<16} {a.get('status'):<14} {a.get('route_prefix') or '-':<12} {msg}")
     return 0 if healthy else 1
 

@@ -182,6 +182,17 @@ def health_routes(config, override=None):
     return routes
 
 
+def instance(dashboard_url):
+    """(details, None) of GET /api/serve/applications/ (Serve's instance: apps, http_options), or (None, why)."""
+    status, text = http("GET", f"{dashboard_url.rstrip('/')}/api/serve/applications/", timeout=5)
+    if status != 200:
+        return None, f"HTTP {status}: {text.strip()[:200]}" if status else text
+    try:
+        return json.loads(text), None
+    except ValueError:
+        return None, "not JSON"
+
+
 class ServeFailed(BootError):
     pass
 
@@ -199,13 +210,8 @@ class Deployer:
         self._before = {}
 
     def applications(self):
-        status, text = http("GET", f"{self.dashboard_url}/api/serve/applications/", timeout=5)
-        if status != 200:
-            return None, f"HTTP {status}: {text.strip()[:200]}"
-        try:
-            return json.loads(text).get("applications") or {}, None
-        except ValueError:
-            return None, "not JSON"
+        details, err = instance(self.dashboard_url)
+        return (details.get("applications") or {}, None) if details is not None else (None, err)
 
     def put(self):
         apps, _ = self.applications()
@@ -252,7 +258,7 @@ class Deployer:
                          if a.get("last_deployed_time_s") != self._before.get(n) or n not in self._before}
                 for n, a in fresh.items():
                     if a.get("status") in _FAILED:
-                        raise ServeFailed(f"Serve application {n!r} is {a['status']}: {_app_message(a)}",
+                        raise ServeFailed(f"Serve application {n!r} is {a['status']}: {app_message(a)}",
                                           "fix the application (its error is above); see the Serve log tails")
                 states = {n: (current[n].get("status", "NOT_STARTED") if n in fresh else "NOT_STARTED")
                           for n in names}
@@ -284,7 +290,7 @@ def _first_line(text):
     return lines[-1][:500] if lines else "(no message)"
 
 
-def _app_message(app):
+def app_message(app):
     msg = (app.get("message") or "").strip()
     for dep in (app.get("deployments") or {}).values():
         if dep.get("status") in ("UNHEALTHY", "DEPLOY_FAILED") or not msg:
@@ -298,11 +304,3 @@ def show_serve_tails(log, temp_dir, since):
     for path, lines in raylogs.tails(temp_dir, since=since, lines=20,
                                      names=("serve/controller_*.log", "serve/replica_*.log")):
         log.block(path, lines)
-
-
-def deploy_once(dashboard_url, config, health, log, timeout, sleep=time.sleep):
-    """`seedcore-boot serve deploy`: the same deploy and wait as the head's, against a running head."""
-    d = Deployer(dashboard_url, config, health, log)
-    d.put()
-    return d.wait(time.monotonic() + timeout, sleep)
-

@@ -119,10 +119,6 @@ def how_to_set(name):
     return f"{name} (--{name.replace('_', '-')} or ${env_names(name)[-1] if FIELDS[name].metadata['env'] else env_names(name)[0]})"
 
 
-def all_env_names():
-    return [CONFIG_ENV] + [e for name in FIELDS for e in env_names(name)]
-
-
 def _parse(name, raw, source):
     """Turn a raw value (a string from env or flags, or a YAML scalar) into the field's type."""
     kind = FIELDS[name].metadata["kind"]

@@ -202,7 +202,10 @@ class Supervisor:
             return []
         self.reap()
         if self.returncode is None:
-            _send(psutil.Process(self.proc.pid), signal.SIGTERM)
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)  # not reaped yet, so the pid is still ours
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + (0 if self.hurry else self.grace)
         orphans_told = False
         while time.monotonic() < deadline and not self.hurry:
