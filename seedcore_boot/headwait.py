@@ -12,7 +12,7 @@ import time
 from . import RAY_VERSION
 from .errors import BootError, usage_error
 
-BACKOFF_CAP = 1.0
+BACKOFF_CAP = 0.25
 _CHECK_ALIVE = "/ray.rpc.NodeInfoGcsService/CheckAlive"  # the call `ray start` itself uses to probe the GCS
 
 

@@ -51,10 +51,11 @@ def _node_args(s):
     return args
 
 
-def head_argv(s, ray="ray"):
+def head_argv(s, ray=("ray",)):
+    """`ray` is the command that runs Ray's CLI (see find_ray)."""
     check_ray_args(s.ray_args)
     return [
-        ray, "start", "--head", "--block", "--log-color=false", "--include-dashboard=true",
+        *_cmd(ray), "start", "--head", "--block", "--log-color=false", "--include-dashboard=true",
         f"--port={s.gcs_port}",
         f"--dashboard-host={s.dashboard_host}",
         f"--dashboard-port={s.dashboard_port}",
@@ -65,19 +66,30 @@ def head_argv(s, ray="ray"):
     ]
 
 
-def worker_argv(s, address, ray="ray"):
+def worker_argv(s, address, ray=("ray",)):
     check_ray_args(s.ray_args)
-    return [ray, "start", f"--address={address}", "--block", "--log-color=false",
+    return [*_cmd(ray), "start", f"--address={address}", "--block", "--log-color=false",
             *_node_args(s), *s.ray_args]
 
 
+def gateable(argv):
+    """Whether argv runs our raycli, which can import Ray's CLI and then wait to be released."""
+    return "seedcore_boot.raycli" in argv[:3]
+
+
+def _cmd(ray):
+    return [ray] if isinstance(ray, str) else list(ray)
+
+
 def find_ray():
-    """The `ray` next to our interpreter (same venv), else the one on PATH."""
+    """The command that runs Ray's CLI. With Ray in our own environment (the `ray` script beside this
+    Python), that is `python -m seedcore_boot.raycli`: the same CLI, minus a 1 s sleep at head start
+    (see raycli). A `ray` found only on PATH belongs to another environment and runs as it is."""
     beside = os.path.join(os.path.dirname(sys.executable), "ray")
     if os.path.isfile(beside):
-        return beside
+        return [sys.executable, "-m", "seedcore_boot.raycli"]
     found = shutil.which("ray")
     if not found:
         raise BootError("the `ray` command was not found next to this Python or on PATH",
                         'install it: pip install "ray[default,serve]==2.20.0"', EXIT_NOT_FOUND)
-    return found
+    return [found]

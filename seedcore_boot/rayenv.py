@@ -31,9 +31,20 @@ def move_disabled_metrics(settings, resolved_sources, avoid):
     return dataclasses.replace(settings, **changes), notes
 
 
+# Ray's own knobs that we only default; a value the user exported wins. Ray retries a refused Unix-socket
+# connect (the raylet to its object store at start, workers to the raylet) after sleeping 1000 ms, 10 times.
+# The raylet loses that race at start in about a third of head starts here (bench/head_start.py).
+# The same 10 s of patience in 100 ms steps.
+RAY_DEFAULTS = {
+    "RAY_raylet_client_connect_timeout_milliseconds": "100",
+    "RAY_raylet_client_num_connect_attempts": "100",
+}
+
+
 def additions(settings, role):
     """The variables we add to the child's environment, in the order they are printed."""
     add = {"PYTHONUNBUFFERED": "1"}  # ray start's output is a pipe to us; unbuffered keeps the marker prompt
+    add.update(RAY_DEFAULTS)
     if role == "worker":
         # Without this a worker outlives its head by a minute; with it the raylet exits, `ray start` exits 1,
         # and so do we: a restart policy brings the worker back, and it waits for the head again.
@@ -47,5 +58,5 @@ def additions(settings, role):
 def child_env(settings, role, base_env):
     """A new dict for the child; never mutates base_env (os.environ)."""
     env = dict(base_env)
-    env.update(additions(settings, role))
+    env.update((k, v) for k, v in additions(settings, role).items() if not (k in RAY_DEFAULTS and k in base_env))
     return env

@@ -15,6 +15,7 @@ import time
 
 import psutil
 
+from . import raycli
 from .errors import BootError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND
 
 MARKER = "Ray runtime started."
@@ -100,10 +101,13 @@ class Supervisor:
         self.stop_signal = signum
 
     # --- the child -----------------------------------------------------------------------------
-    def start(self):
+    def start(self, gated=False):
+        """Spawn the child. Gated (our raycli only): it imports Ray's CLI, then waits for release()."""
         set_subreaper()
+        env = dict(self.env, **{raycli.GATE: "1"}) if gated else self.env
+        stdin = subprocess.PIPE if gated else subprocess.DEVNULL
         try:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.argv, env=env, stdin=stdin,
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         except FileNotFoundError:
@@ -114,6 +118,15 @@ class Supervisor:
                             "check the file's permissions", EXIT_NOT_EXECUTABLE) from None
         self._reader = threading.Thread(target=self._read, name="ray-output", daemon=True)
         self._reader.start()
+        return self.proc.pid
+
+    def release(self):
+        """Let a gated child run Ray's CLI. Returns its pid."""
+        try:
+            self.proc.stdin.write(b"go\n")
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it has exited; the next check() reports that
         return self.proc.pid
 
     def _read(self):

@@ -40,6 +40,10 @@ def test_clean_head_becomes_ready_with_working_metrics(host):
     assert "Address already in use" not in host.read(f"{LOGS}/dashboard.log")
     ready = json.loads(host.read("/tmp/ray/seedcore-boot/head.ready"))
     assert ready["endpoints"]["metrics"].endswith(":8080/metrics")
+    # Ray's CLI ran through our wrapper, and Ray's components got the faster socket retries.
+    assert any("seedcore_boot.raycli" in p.cmdline() and "start" in p.cmdline() for p in host.processes())
+    raylet, = host.find("raylet")
+    assert raylet.environ().get("RAY_raylet_client_connect_timeout_milliseconds") == "100"
 
     status = host.run([*_boot(), "status", "--json"])
     assert status.returncode == 0, status.stdout + status.stderr

@@ -124,6 +124,9 @@ def test_worker_started_before_the_head_waits_and_joins(lan):
     assert worker.popen.poll() is None
     assert "still waiting for 10.200.0.1:6379" in worker.output  # progress, with the last error
     assert "ray |" not in worker.output  # Ray is not started before the head is healthy
+    # Ray's CLI is already imported and held at the gate; no Ray component runs yet.
+    assert any("seedcore_boot.raycli" in p.cmdline() for p in h2.processes())
+    assert h2.find("raylet") == [] and h2.find("gcs_server") == []
     head = start_head(h1)
     worker.wait_line("worker ready", timeout=180)
     both = {"10.200.0.1": "ALIVE", "10.200.0.2": "ALIVE"}
@@ -145,3 +148,4 @@ def test_no_head_gives_up_on_its_own_deadline(lan):
     assert "10.200.0.1:6379" in worker.output.split("seedcore-boot: error:")[-1]
     assert "ray |" not in worker.output
     assert elapsed >= 5
+    assert h2.processes() == []  # the gated Ray CLI went with us

@@ -1,9 +1,12 @@
+import os
+import sys
+
 import pytest
 
 from seedcore_boot import rayenv
 from seedcore_boot.errors import BootError
-from seedcore_boot.node import make_plan
-from seedcore_boot.raycmd import head_argv
+from seedcore_boot.node import dry_run_text, make_plan
+from seedcore_boot.raycmd import find_ray, head_argv, worker_argv
 from seedcore_boot.settings import resolve
 
 SEED = {"RAY_DISABLE_METRICS_SERVER": "1", "RAY_METRICS_EXPORT_PORT": "8080", "RAY_DASHBOARD_METRICS_PORT": "8080"}
@@ -66,3 +69,25 @@ def test_without_disable_the_export_and_dashboard_metrics_clash_is_refused():
 def test_setting_for_another_role_is_reported_not_dropped():
     plan = make_plan(resolve({}, {"SEEDCORE_HEAD_ADDRESS": "10.0.0.1:6379"}), "head")
     assert any("head_address" in n and "ignored" in n for n in plan.notes)
+
+
+def test_ray_command_prefix_reaches_both_argvs():
+    launcher = ["/venv/bin/python3", "-m", "seedcore_boot.raycli"]
+    s = resolve({}, {}).settings
+    assert head_argv(s, launcher)[:5] == launcher + ["start", "--head"]
+    assert worker_argv(s, "10.0.0.1:6379", launcher)[:5] == launcher + ["start", "--address=10.0.0.1:6379"]
+
+
+def test_find_ray_runs_our_cli_wrapper_when_ray_is_in_our_environment():
+    if not os.path.isfile(os.path.join(os.path.dirname(sys.executable), "ray")):
+        pytest.skip("ray is not installed beside this Python")
+    assert find_ray() == [sys.executable, "-m", "seedcore_boot.raycli"]
+
+
+def test_ray_retry_defaults_yield_to_exported_values():
+    s = resolve({}, {}).settings
+    env = rayenv.child_env(s, "worker", {"RAY_raylet_client_connect_timeout_milliseconds": "1000"})
+    assert env["RAY_raylet_client_connect_timeout_milliseconds"] == "1000"
+    assert env["RAY_raylet_client_num_connect_attempts"] == "100"
+    assert rayenv.child_env(s, "head", {})["RAY_raylet_client_connect_timeout_milliseconds"] == "100"
+    assert "# unless exported" in dry_run_text(make_plan(resolve({}, {}), "head"))

@@ -1,0 +1,46 @@
+"""The `ray` CLI wrapper: its port wait with real sockets, and that it applies to the installed Ray."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from seedcore_boot import raycli
+
+
+def test_wait_for_port_returns_once_the_port_accepts():
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        assert raycli.wait_for_port("127.0.0.1", srv.getsockname()[1], alive=lambda: True, limit=5)
+
+
+def test_wait_for_port_gives_up_when_the_server_died_or_time_ran_out():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: connections are refused
+        assert not raycli.wait_for_port("127.0.0.1", port, alive=lambda: False)
+        assert not raycli.wait_for_port("127.0.0.1", port, alive=lambda: True, limit=0.2)
+
+
+def test_patch_applies_to_the_installed_ray_once():
+    node = pytest.importorskip("ray._private.node")
+    assert raycli.patch_ray() and raycli.patch_ray()
+    wrapped = node.Node._init_gcs_client
+    assert wrapped._seedcore_wait and not getattr(wrapped.__wrapped__, "_seedcore_wait", False)
+
+
+def _gated(stdin_text):
+    env = dict(os.environ, **{raycli.GATE: "1"})
+    return subprocess.run([sys.executable, "-m", "seedcore_boot.raycli", "--version"], input=stdin_text,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_gated_cli_runs_only_once_released():
+    pytest.importorskip("ray")
+    released = _gated("go\n")
+    assert released.returncode == 0 and "2.20.0" in released.stdout
+    dropped = _gated("")  # the supervisor went away without releasing it
+    assert dropped.returncode == 0 and dropped.stdout == ""
