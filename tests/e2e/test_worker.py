@@ -61,7 +61,9 @@ def wait_for_states(head_host, expected, timeout=60):
 def alive_nodes(head_host):
     status, body = head_host.http("http://127.0.0.1:8265/nodes?view=summary")
     assert status == 200, body
-    return {n["raylet"]["nodeId"]: (n["raylet"]["state"], n["ip"]) for n in json.loads(body)["data"]["summary"]}
+    # The raylet part comes from the GCS; the top-level "ip" only once the node's agent has reported.
+    return {n["raylet"]["nodeId"]: (n["raylet"]["state"], n["raylet"]["nodeManagerAddress"])
+            for n in json.loads(body)["data"]["summary"]}
 
 
 TASK_ON_EACH_NODE = r"""
