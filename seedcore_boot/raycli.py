@@ -34,23 +34,32 @@ def wait_for_port(host, port, alive, limit=GCS_WAIT, step=0.01):
 
 def patch_ray():
     """Wrap Node._init_gcs_client of the installed Ray; returns whether it could."""
-    from ray._private import node, ray_constants
+    from ray._private import node
 
     original = getattr(node.Node, "_init_gcs_client", None)
     if original is None or getattr(original, "_seedcore_wait", False):
         return original is not None
+    node.Node._init_gcs_client = wait_before(original)
+    return True
 
-    @functools.wraps(original)
+
+def wait_before(connect):
+    """Wrap Node._init_gcs_client: on a head, first wait until the GCS it just spawned accepts."""
+    from ray._private import ray_constants
+
+    @functools.wraps(connect)
     def _init_gcs_client(self):
-        procs = self.all_processes.get(ray_constants.PROCESS_TYPE_GCS_SERVER) if self.head else None
-        if procs:  # a head that just spawned its GCS; a worker's GCS is remote and already up
-            host, _, port = self.gcs_address.rpartition(":")
-            wait_for_port(host.strip("[]"), int(port), lambda: procs[0].process.poll() is None)
-        return original(self)
+        try:
+            procs = self.all_processes.get(ray_constants.PROCESS_TYPE_GCS_SERVER) if self.head else None
+            if procs:  # a worker's GCS is remote and already up
+                host, _, port = self.gcs_address.rpartition(":")
+                wait_for_port(host.strip("[]"), int(port), lambda: procs[0].process.poll() is None)
+        except Exception:  # noqa: BLE001 - the wait only saves time; Ray's own connect decides
+            pass
+        return connect(self)
 
     _init_gcs_client._seedcore_wait = True
-    node.Node._init_gcs_client = _init_gcs_client
-    return True
+    return _init_gcs_client
 
 
 def _released():

@@ -32,6 +32,49 @@ def test_patch_applies_to_the_installed_ray_once():
     assert wrapped._seedcore_wait and not getattr(wrapped.__wrapped__, "_seedcore_wait", False)
 
 
+# A stand-in GCS: a real child process that starts listening only after a while, as gcs_server does.
+LATE_SERVER = r"""
+import socket, sys, time
+time.sleep(0.5)
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)
+"""
+
+
+class _Proc:
+    def __init__(self, process):
+        self.process = process
+
+
+class _Node:
+    def __init__(self, head, gcs_process, port):
+        self.head, self.gcs_address = head, f"127.0.0.1:{port}"
+        self.all_processes = {"gcs_server": [_Proc(gcs_process)]}
+
+
+def _accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("head", [True, False])
+def test_a_head_connects_only_once_its_gcs_accepts(head):
+    pytest.importorskip("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-c", LATE_SERVER, str(port)])
+    try:
+        connect = raycli.wait_before(lambda node: _accepts(port))
+        # a head waits for its GCS; a worker's GCS is remote, so it connects at once (Ray retries it)
+        assert connect(_Node(head, server, port)) is head
+    finally:
+        server.kill()
+        server.wait()
+
+
 def _gated(stdin_text):
     env = dict(os.environ, **{raycli.GATE: "1"})
     return subprocess.run([sys.executable, "-m", "seedcore_boot.raycli", "--version"], input=stdin_text,
