@@ -72,7 +72,7 @@ def _role_only(resolved, role):
 
 def dry_run_text(plan):
     lines = [f"# ray start argv ({plan.role})", shlex.join(plan.argv)]
-    if "seedcore_boot.raycli" in plan.argv:
+    if raycmd.gateable(plan.argv):
         lines.append("# (seedcore_boot.raycli is Ray's own `ray` CLI; on a head it waits for the GCS port before "
                      "Ray's first connect, which otherwise costs a fixed 1 s)")
     lines.append("# environment additions")
