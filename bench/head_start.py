@@ -5,6 +5,7 @@ Also reports the raylet's 1 s plasma-socket retry ("Starting object store" to "O
     python bench/head_start.py [REPS]        (root)
 """
 
+import json
 import os
 import re
 import statistics
@@ -38,8 +39,6 @@ def raylet_gap(host):
 
 
 def main():
-    import json
-
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     bindir = os.path.dirname(sys.executable)
     base = {"PATH": os.environ.get("PATH", ""), "RAY_USAGE_STATS_ENABLED": "0"}

@@ -133,8 +133,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         log.event("start", f"started `ray {' '.join(plan.argv[plan.argv.index('start'):][:2])} ...` as pid {pid}")
         probes = health.node_probes(s, role)
         deployer = serve.Deployer(dashboard_url(s), plan.serve, plan.serve_health, log) if plan.serve else None
-        dashboard = next((p for p in probes if p.name == "dashboard"), None)
-        serve_error, t_serve = None, None
+        serve_error = None
         while not sup.marker.is_set():
             if time.monotonic() >= deadline:
                 raise BootError(f"Ray did not print {'Ray runtime started.'!r} within {s.ready_timeout:g} s",
@@ -149,7 +148,8 @@ def run(plan, log, base_env, wait_first: Callable = None):
             # a driver, and before the raylet has registered (just before the marker) that connect retries
             # with 1 s sleeps (measured: the deploy came up ~0.9 s later). The rest of the node comes up
             # meanwhile.
-            health.wait_all([dashboard], deadline, sup.sleep, what=f"the {role}")
+            dashboard = [p for p in probes if p.name == "dashboard"]
+            health.wait_all(dashboard, deadline, sup.sleep, what=f"the {role}")
             t_serve = _start_serve(deployer, plan, log)
         health.wait_all(probes, deadline, sup.sleep, what=f"the {role}")
         present = sup.watch_components()
