@@ -52,7 +52,7 @@ def settings_options(role=None):
 
 def _metavar(meta):
     return {"port": "PORT", "seconds": "SECONDS", "count": "N", "ip": "IP", "host": "HOST",
-            "abspath": "PATH"}.get(meta["kind"], "TEXT")
+            "abspath": "PATH", "bytes": "BYTES"}.get(meta["kind"], "TEXT")
 
 
 def _resolve(config_path, opts, ray_args=()):
@@ -114,28 +114,9 @@ def worker(config_path, dry_run, ray_args, **opts):
     if not settings.head_address:
         raise usage_error("no head address", "give --address HOST:PORT (or SEEDCORE_HEAD_ADDRESS)")
     host, port = headwait.parse_address(settings.head_address)
-
-    def wait_first(sup):
-        _, _, ip = headwait.wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep,
-                                          Log(settings.log_format))
-        _check_reachable(settings, ip)
-
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return _run_node("worker", config_path, opts, ray_args, dry_run, address=address,
-                     wait_first=wait_first)
-
-
-def _check_reachable(settings, head_ip):
-    """A worker whose node address is loopback while the head is remote could never be reached by it."""
-    from . import headwait
-
-    if head_ip.startswith("127.") or head_ip == "::1":
-        return
-    mine = settings.node_ip_address or headwait.local_ip_towards(head_ip)
-    if mine is None or mine.startswith("127.") or mine == "::1":
-        raise BootError(f"this worker's node address would be {mine or 'unknown'} (loopback), but the head is "
-                        f"at {head_ip}: the head could never reach this node",
-                        "set node_ip_address (--node-ip-address) to an address of this host the head can reach")
+                     wait_first=headwait.before_start(settings, Log(settings.log_format)))
 
 
 @cli.command("check-ports", epilog=_env_epilog())
@@ -145,7 +126,7 @@ def _check_reachable(settings, head_ip):
 def check_ports(config_path, role, as_json, **opts):
     """Run only the port preflight: exit 0 when every planned port is free, 1 otherwise."""
     resolved = _resolve(config_path, opts)
-    plan = node.make_plan(resolved, role)
+    plan = node.make_plan(resolved, role, host_checks=False)
     statuses = ports.check(plan.ports)
     if as_json:
         click.echo(json.dumps({"role": role, "free": all(s.free for s in statuses),
@@ -195,6 +176,8 @@ def status(config_path, as_json, **opts):
         recorded = nodes[0][1]
         s = _with_recorded_ports(s, recorded)
     results = health.report(health.node_probes(s, role))
+    if nodes:
+        results.append(state.ready_row(s, role, nodes[0][1]["pid"]))
     healthy = all(ok for _, _, ok, _ in results)
     if as_json:
         click.echo(json.dumps({"role": role, "healthy": healthy, "supervisor_pid": nodes[0][1]["pid"] if nodes

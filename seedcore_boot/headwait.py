@@ -1,5 +1,6 @@
-"""A worker's wait for its head: parse the address, resolve the name, and ask the GCS itself whether it is
-healthy, with backoff, jitter, a cap and progress lines, bounded by our own wait_timeout.
+"""A worker and its head: parse the address, resolve the name, and ask the GCS itself whether it is
+healthy, with backoff, jitter, a cap and progress lines, bounded by our own wait_timeout; then keep asking
+through every later phase, so a head lost at any point ends the worker within head_lost_timeout.
 
 Plain `ray start --address` against an unreachable head retries silently for ~142 s; this wait is visible.
 """
@@ -7,6 +8,7 @@ Plain `ray start --address` against an unreachable head retries silently for ~14
 import ipaddress
 import random
 import socket
+import threading
 import time
 
 from . import RAY_VERSION
@@ -157,3 +159,73 @@ def wait_for_head(address, timeout, sleep, log, progress_every=5.0):
             pause = max(0.0, min(pause, deadline - now))
         sleep(pause)
         delay *= 2
+
+
+class HeadLost(BootError):
+    """The head stopped answering: the worker stops its node and exits 1 (its restart policy waits anew)."""
+
+
+class HeadWatch:
+    """Asks the head's GCS CheckAlive every `interval` from the moment the wait found it healthy.
+
+    Ray's raylet gives up on a lost GCS after RAY_gcs_rpc_server_reconnect_timeout_s, but only once it is
+    registered and running: a head lost between our wait and `ray start`, or while the node starts, left a
+    worker silent until ready_timeout (measured: 2 of 4 runs, 40 s and more). So we watch it ourselves.
+    """
+
+    def __init__(self, host, port, ip, timeout, interval=1.0):
+        self.where, self.ip, self.port = f"{host}:{port}", ip, port
+        self.timeout, self.interval = timeout, interval
+        self._last_ok = (time.monotonic(), time.time())  # the wait has just seen it healthy
+        self._last_error = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="head-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._done.wait(self.interval):
+            ok, detail, _ = check_gcs(self.ip, self.port, timeout=self.interval)
+            if ok:
+                self._last_ok, self._last_error = (time.monotonic(), time.time()), None
+            else:
+                self._last_error = detail
+
+    def check(self, dying=False):
+        """Raise HeadLost when the head has not answered for `timeout` s, or at all when Ray is dying anyway
+        (its raylet gives up on a lost head too; then the head, not the raylet, is the news)."""
+        last_error = self._last_error
+        if last_error is None:
+            return
+        silent = time.monotonic() - self._last_ok[0]
+        if dying or silent >= self.timeout:
+            since = time.strftime("%H:%M:%S", time.localtime(self._last_ok[1]))
+            raise HeadLost(f"the head at {self.where} is gone since {since} (no answer for {silent:.0f} s; last "
+                           f"error: {last_error})",
+                           "this worker stops so that its restart policy brings it back to wait for the head")
+
+    def close(self):
+        self._done.set()
+
+
+def check_reachable(settings, head_ip):
+    """A worker whose node address is loopback while the head is remote could never be reached by it."""
+    if head_ip.startswith("127.") or head_ip == "::1":
+        return
+    mine = settings.node_ip_address or local_ip_towards(head_ip)
+    if mine is None or mine.startswith("127.") or mine == "::1":
+        raise BootError(f"this worker's node address would be {mine or 'unknown'} (loopback), but the head is "
+                        f"at {head_ip}: the head could never reach this node",
+                        "set node_ip_address (--node-ip-address) to an address of this host the head can reach")
+
+
+def before_start(settings, log):
+    """The worker's steps before `ray start` (node.run's wait_first): wait for a healthy head, refuse a node
+    address the head could not reach, then watch the head through every later phase."""
+
+    def wait_first(sup):
+        host, port, ip = wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep, log)
+        check_reachable(settings, ip)
+        watch = HeadWatch(host, port, ip, settings.head_lost_timeout)
+        sup.guards.append(watch.check)
+
+    return wait_first

@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from . import health, ports, raycmd, raylogs, rayenv, serve, state
+from . import health, objectstore, ports, raycmd, raylogs, rayenv, serve, state
 from .errors import BootError
+from .headwait import HeadLost
 from .log import ms
 from .supervisor import ChildExited, StopRequested, Supervisor
 
@@ -32,13 +33,19 @@ class Plan:
     argv: List[str]
     env_additions: Dict[str, str]
     notes: List[str] = field(default_factory=list)
+    host: List[objectstore.Decision] = field(default_factory=list)  # what the host's checks decided
     serve: Optional[dict] = None  # the Serve config to PUT, http_options set to the preflighted binding
     serve_health: Dict[str, str] = field(default_factory=dict)
 
 
-def make_plan(resolved, role, address=None, ray=("ray",)):
-    """Everything decided before anything runs: settings after the metrics policy, ports, argv, env."""
+def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
+    """Everything decided before anything runs: settings after the metrics policy and the host's checks
+    (the object store against /dev/shm), ports, argv, env."""
     settings = resolved.settings
+    decisions = []
+    if host_checks:
+        settings, decision = objectstore.fit(settings)
+        decisions.append(decision)
     notes = [f"{name} is set (from {resolved.sources[name]}) but applies only to a "
              f"{' or '.join(meta_roles)}; it is ignored here"
              for name, meta_roles in _role_only(resolved, role)]
@@ -55,7 +62,7 @@ def make_plan(resolved, role, address=None, ray=("ray",)):
                                          "serve_config grpc_options.port"))
     ports.check_duplicates(planned, settings)
     argv = raycmd.head_argv(settings, ray) if role == "head" else raycmd.worker_argv(settings, address, ray)
-    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes)
+    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes, decisions)
     if serve_config is not None:
         plan.serve = serve.finalize(serve_config, settings.serve_http_host, settings.serve_http_port)
         plan.serve_health = serve.health_routes(serve_config, settings.serve_health_route)
@@ -79,6 +86,7 @@ def dry_run_text(plan):
     lines += [f"{k}={shlex.quote(v)}" + ("  # unless exported" if k in rayenv.RAY_DEFAULTS else "")
               for k, v in plan.env_additions.items()]
     lines += [f"# note: {n}" for n in plan.notes]
+    lines += [f"# host: {d.message}" for d in plan.host]
     if plan.serve:
         lines += ["# Serve config (PUT /api/serve/applications/)", json.dumps(plan.serve, indent=2)]
     return "\n".join(lines)
@@ -113,10 +121,13 @@ def run(plan, log, base_env, wait_first: Callable = None):
     started_wall = time.time()
     for note in plan.notes:
         log.warn("settings", note)
+    for decision in plan.host:
+        log.event("host", decision.message, level=decision.level)
     ready_path = s.ready_path(role)
     node_path = None
     phases = {}
     try:
+        state.check_writable(s, role)
         preflight(plan, log)  # local mistakes fail now, not after a long wait for the head
         gated = wait_first is not None and raycmd.gateable(plan.argv)
         if gated:
@@ -124,6 +135,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         if wait_first:
             wait_first(sup)
             preflight(plan, log)  # the wait may have been long: check again right before the start
+        _test_hold("start", sup, log, base_env)
         sup.check()
         state.remove(ready_path)
         t = time.monotonic()
@@ -142,6 +154,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         phases["ray start"] = time.monotonic() - t
         log.event("start", f"ray runtime started ({ms(phases['ray start'])})")
         security_warnings(s, role, sup.node_ip, log)
+        _test_hold("health", sup, log, base_env)
         t = time.monotonic()
         if deployer:
             # Deploy now, not as soon as the dashboard answers: its first Serve request connects to Ray as
@@ -196,13 +209,26 @@ def run(plan, log, base_env, wait_first: Callable = None):
         sup.grace = min(sup.grace, FAILURE_GRACE)
         if sup.proc is not None:
             sup.stop()
-            if not isinstance(exc, serve.ServeFailed):  # those showed Serve's own logs already
+            if not isinstance(exc, (serve.ServeFailed, HeadLost)):  # Serve's logs are shown; a lost head is news enough
                 _show_tails(log, s, started_wall)
         raise
     finally:
         state.remove(ready_path)
         if node_path:
             state.remove(node_path)
+
+
+# For tests only: SEEDCORE_BOOT_TEST_HOLD=PHASE:SECONDS holds the node that long where PHASE begins (start:
+# between the worker's wait and `ray start`; health: after the marker), so that a fault exactly there can be
+# staged (tests/e2e/test_worker.py). The hold sleeps like any wait: a signal or a lost head still ends it.
+TEST_HOLD = "SEEDCORE_BOOT_TEST_HOLD"
+
+
+def _test_hold(phase, sup, log, env):
+    name, _, seconds = (env.get(TEST_HOLD) or "").partition(":")
+    if name == phase:
+        log.warn(phase, f"holding {seconds} s ({TEST_HOLD}, a test hook)")
+        sup.sleep(float(seconds))
 
 
 def _start_serve(deployer, plan, log):

@@ -17,6 +17,7 @@ _MANAGED = {
     "--min-worker-port": "min_worker_port", "--max-worker-port": "max_worker_port",
     "--worker-port-list": "min_worker_port", "--temp-dir": "temp_dir",
     "--node-ip-address": "node_ip_address", "--num-cpus": "num_cpus", "--num-gpus": "num_gpus",
+    "--object-store-memory": "object_store_memory",
     "--include-dashboard": None, "--log-color": None,
 }
 
@@ -48,6 +49,8 @@ def _node_args(s):
         args.append(f"--num-cpus={s.num_cpus}")
     if s.num_gpus is not None:
         args.append(f"--num-gpus={s.num_gpus}")
+    if s.object_store_memory is not None:
+        args.append(f"--object-store-memory={s.object_store_memory}")
     return args
 
 

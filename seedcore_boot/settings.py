@@ -8,6 +8,7 @@ import dataclasses
 import difflib
 import ipaddress
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
@@ -62,6 +63,9 @@ class Settings:
                                         "(default: Ray's detection)")
     num_cpus: Optional[int] = _f(None, "count", "CPUs to advertise (default: Ray's detection)")
     num_gpus: Optional[int] = _f(None, "count", "GPUs to advertise (default: Ray's detection)")
+    object_store_memory: Optional[int] = _f(None, "bytes", "object store size: bytes, or with a unit as in "
+                                            "Docker's shm_size (2gb = 2 GiB); must fit /dev/shm (default: Ray's "
+                                            "30% of available memory, made smaller when /dev/shm cannot hold it)")
     temp_dir: str = _f("/tmp/ray", "abspath", "Ray's temp dir; our pid and ready files live in "
                        "<temp_dir>/seedcore-boot/")
     ray_args: Tuple[str, ...] = _f((), "args", "extra `ray start` arguments (shell-quoted string in env/YAML)")
@@ -163,6 +167,13 @@ def _parse(name, raw, source):
         if kind == "count" and value < 0:
             raise bad("must not be negative")
         return value
+    if kind == "bytes":
+        value = parse_bytes(text)
+        if value is None:
+            raise bad("expected bytes, or a number with a unit: 512mb, 2gb (units are binary, as Docker's)")
+        if value < MIN_OBJECT_STORE:
+            raise bad("Ray's smallest object store is 75 MiB (78643200 bytes)")
+        return value
     if kind == "seconds":
         try:
             value = float(text)
@@ -192,6 +203,19 @@ def _parse(name, raw, source):
     if not text:
         raise bad("must not be empty")
     return text
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+          "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
+MIN_OBJECT_STORE = 75 * 1024 * 1024  # ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES
+
+
+def parse_bytes(text):
+    """Bytes from `2147483648`, `2gb`, `1.5GiB`, `512m` (binary units, as Docker's shm_size); None if not."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    if not m or m.group(2).lower() not in _UNITS:
+        return None
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def _unknown_key_error(key, source):

@@ -8,6 +8,8 @@ import time
 
 import psutil
 
+from .errors import BootError
+
 
 def _write(path, data):
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -21,8 +23,40 @@ def _write(path, data):
 def remove(path):
     try:
         os.unlink(path)
-    except FileNotFoundError:
-        pass
+    except OSError:
+        pass  # gone already, or not ours to remove (a status run by another user): nothing to do
+
+
+def check_writable(settings, role):
+    """Ray's temp dir, our state dir and the ready file's dir must be writable, or Ray and we fail later
+    with a traceback. A Docker volume mounted on a path the image did not create is root-owned: the
+    common way to get here."""
+    for what, path in (("Ray's temp dir", settings.temp_dir), ("seedcore-boot's state dir", settings.state_dir()),
+                       ("the ready file's dir", os.path.dirname(settings.ready_path(role)))):
+        try:
+            os.makedirs(path, exist_ok=True)
+            probe = os.path.join(path, f".seedcore-boot-write-test.{os.getpid()}")
+            with open(probe, "w", encoding="utf-8"):
+                pass
+            os.unlink(probe)
+        except OSError as exc:
+            raise BootError(f"cannot write {what} {path}: {exc.strerror} ({_owner(path)}; this process runs as "
+                            f"uid {os.getuid()})",
+                            f"make it writable for uid {os.getuid()} (a Docker volume takes the owner of the "
+                            "image's directory it is mounted on: create that directory in the image as this "
+                            "user), or set temp_dir (--temp-dir or $SEEDCORE_BOOT_TEMP_DIR) to a writable "
+                            "directory") from None
+
+
+def _owner(path):
+    """'owner uid U, mode 755' of the nearest existing directory on the way to path."""
+    while path and not os.path.exists(path):
+        path = os.path.dirname(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "owner unknown"
+    return f"{path} is owned by uid {st.st_uid}, mode {st.st_mode & 0o777:o}"
 
 
 def node_file(settings, role):
@@ -39,6 +73,22 @@ def write_node(settings, role, ports):
 
 def write_ready(path, endpoints):
     _write(path, {"ready": True, "pid": os.getpid(), "at": time.time(), "endpoints": endpoints})
+
+
+def ready_row(settings, role, pid):
+    """(name, target, ok, detail) for `status`: the ready file exists and was written by supervisor `pid`.
+    The file outlives a SIGKILL (on a Docker volume, a restart too), hence the pid check."""
+    path = settings.ready_path(role)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            record = json.load(fh)
+    except FileNotFoundError:
+        return "ready", path, False, "no ready file: the node is still starting (or failed)"
+    except (OSError, ValueError) as exc:
+        return "ready", path, False, f"unreadable: {exc}"
+    if record.get("pid") != pid:
+        return "ready", path, False, f"left by pid {record.get('pid')}, not by this node's supervisor (pid {pid})"
+    return "ready", path, True, "written by the supervisor once every check passed"
 
 
 def is_ours(pid):

@@ -88,6 +88,7 @@ class Supervisor:
         self.lines = collections.deque(maxlen=400)
         self.node_ip = None
         self.components = {}  # pid -> (psutil.Process, name), watched once the node is ready
+        self.guards = []  # callables(dying=False) that raise BootError: conditions outside the tree (the head)
         self._reader = None
 
     # --- signals -------------------------------------------------------------------------------
@@ -159,12 +160,19 @@ class Supervisor:
         self.reap()
         if self.stop_signal is not None:
             raise StopRequested(self.stop_signal)
-        if self.returncode is not None:
-            self._drain_output()
-            raise ChildExited(self.returncode, f"`ray start` exited with code {self.returncode}")
-        for pid, (proc, name) in list(self.components.items()):
-            if not _alive(proc):
-                raise ChildExited(None, f"Ray component {name} (pid {pid}) exited")
+        try:
+            if self.returncode is not None:
+                self._drain_output()
+                raise ChildExited(self.returncode, f"`ray start` exited with code {self.returncode}")
+            for pid, (proc, name) in list(self.components.items()):
+                if not _alive(proc):
+                    raise ChildExited(None, f"Ray component {name} (pid {pid}) exited")
+        except ChildExited:
+            for guard in self.guards:
+                guard(dying=True)  # a guard's cause (a lost head) explains the death better than the death
+            raise
+        for guard in self.guards:
+            guard()
 
     def sleep(self, seconds):
         end = time.monotonic() + seconds

@@ -18,8 +18,8 @@ import psutil
 # PID 1 of a host: private /tmp and /dev/shm, loopback up, then reap orphans until told to go.
 _INIT = r"""
 import os, signal, subprocess, sys, time
-for target in ("/tmp", "/dev/shm"):
-    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", target], check=True)
+for target, opts in (("/tmp", []), ("/dev/shm", ["-o", f"size={sys.argv[1]}"] if sys.argv[1] else [])):
+    subprocess.run(["mount", "-t", "tmpfs", *opts, "tmpfs", target], check=True)
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
 print("ready", flush=True)
@@ -76,11 +76,12 @@ def base_env(extra=None):
 
 
 class NsHost:
-    def __init__(self, name="host"):
+    def __init__(self, name="host", shm_size=""):
+        """shm_size: the size of the host's /dev/shm (tmpfs syntax, e.g. "300m"); default half the memory."""
         self.name = name
         self._unshare = subprocess.Popen(
             ["unshare", "-n", "-p", "-m", "-f", "--kill-child", "--mount-proc", "--propagation", "private",
-             sys.executable, "-c", _INIT],
+             sys.executable, "-c", _INIT, shm_size],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self._unshare.stdout.readline().strip()
         if line != "ready":

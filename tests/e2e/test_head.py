@@ -142,3 +142,29 @@ def test_stop_command_stops_our_node_and_nothing_else(host):
     assert left == ["raylet"] and decoy.popen.poll() is None  # only the decoy is left
     assert host.run([*_boot(), "stop"]).stdout.startswith("no running seedcore-boot node")
     decoy.kill()
+
+
+def test_object_store_too_big_for_dev_shm_is_sized_to_fit_never_put_in_tmp():
+    """A /dev/shm of 300 MiB (a container's shm_size): Ray's default store (30% of memory) would go to /tmp."""
+    from tests.nshost import NsHost, can_make_hosts
+
+    ok, why = can_make_hosts()
+    if not ok:
+        pytest.skip(why)
+    host = NsHost("smallshm", shm_size="300m")
+    try:
+        proc = start_ready(host)
+        line = proc.wait_line("object store sized to", timeout=5)
+        assert "shm_size:" in line and "--shm-size=" in line
+        raylet, = host.find("raylet")
+        store = int(re.search(r"--object_store_memory=(\d+)", " ".join(raylet.cmdline())).group(1))
+        assert store == int(300 * 2**20 * 0.95)
+        assert "instead of /dev/shm" not in proc.output
+        assert not any("instead of /dev/shm" in host.read(f"{LOGS}/{name}")
+                       for name in os.listdir(host.path(LOGS)) if name.endswith((".out", ".err", ".log")))
+        status = host.run([*_boot(), "status"])
+        assert status.returncode == 0, status.stdout
+        proc.signal(signal.SIGTERM)
+        assert assert_stopped_clean(host, proc) == 0
+    finally:
+        host.close()

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from seedcore_boot.node import TEST_HOLD
 from tests.nshost import NsHost, Switch, can_make_hosts
 
 pytestmark = pytest.mark.e2e
@@ -151,3 +152,40 @@ def test_no_head_gives_up_on_its_own_deadline(lan):
     assert "ray |" not in worker.output
     assert elapsed >= 5
     assert h2.processes() == []  # the gated Ray CLI went with us
+
+
+def _assert_head_lost_exit(worker, worker_host, killed_at):
+    rc = worker.wait(timeout=10 + 5)  # head_lost_timeout (default 10 s) + 5 s: the bound
+    took = time.monotonic() - killed_at
+    print(f"worker exited {rc} {took:.1f} s after its head's host died")
+    assert rc == 1, worker.output_tail()
+    error = worker.output.split("seedcore-boot: error:")[-1]
+    assert f"the head at {HEAD} is gone since" in error, worker.output_tail()
+    assert "Traceback" not in worker.output
+    assert worker_host.processes() == []
+
+
+@pytest.mark.parametrize("run", [1, 2, 3])  # a race would show in some runs, not in one
+def test_head_lost_while_the_worker_checks_its_health(lan, run):
+    h1, h2 = lan(1), lan(2)
+    head = start_head(h1)
+    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", env={TEST_HOLD: "health:60"})
+    worker.wait_line("holding 60 s", timeout=120)  # right after "Ray runtime started.", before the checks
+    t = time.monotonic()
+    h1.close()
+    _assert_head_lost_exit(worker, h2, t)
+    assert "worker ready" not in worker.output
+    head.kill()
+
+
+@pytest.mark.parametrize("run", [1, 2, 3])
+def test_head_lost_between_the_wait_and_ray_start(lan, run):
+    h1, h2 = lan(1), lan(2)
+    head = start_head(h1)
+    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", env={TEST_HOLD: "start:60"})
+    worker.wait_line("holding 60 s", timeout=120)  # the wait succeeded; `ray start` is not released yet
+    t = time.monotonic()
+    h1.close()
+    _assert_head_lost_exit(worker, h2, t)
+    assert "started `ray start" not in worker.output  # Ray's start never began
+    head.kill()

@@ -59,3 +59,36 @@ def test_the_wait_gives_up_on_its_deadline_with_the_address():
     with pytest.raises(BootError) as err:
         headwait.wait_for_head(f"127.0.0.1:{port}", 1.0, lambda s: __import__("time").sleep(s), Quiet())
     assert err.value.exit_code == 1 and f"127.0.0.1:{port}" in str(err.value) and "last error" in str(err.value)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_head_watch_reports_a_head_that_stops_answering():
+    """A real gRPC probe against a port nobody listens on: the head is gone once the timeout has passed,
+    and at the first failed answer when Ray is dying anyway."""
+    import time
+
+    port = _free_port()  # the head the wait saw healthy is gone now: nobody listens there
+    watch = headwait.HeadWatch("ray-head", port, "127.0.0.1", timeout=1.0, interval=0.1)
+    try:
+        watch.check()  # no answer has failed yet, or not for long: nothing to say
+        end = time.monotonic() + 10
+        while watch._last_error is None and time.monotonic() < end:
+            time.sleep(0.05)
+        with pytest.raises(headwait.HeadLost) as err:
+            watch.check(dying=True)
+        assert f"the head at ray-head:{port} is gone since" in str(err.value) and err.value.exit_code == 1
+        while time.monotonic() < end:
+            try:
+                watch.check()
+            except headwait.HeadLost:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the head was never reported lost")
+    finally:
+        watch.close()

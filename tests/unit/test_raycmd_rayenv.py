@@ -25,13 +25,14 @@ def test_head_argv_pins_every_port():
 
 
 def test_flags_reach_the_argv_and_extra_args_come_last():
-    s = resolve({"num_cpus": "2", "node_ip_address": "10.1.2.3", "ray_args": ("--object-store-memory=1",)}, {}).settings
+    s = resolve({"num_cpus": "2", "node_ip_address": "10.1.2.3", "ray_args": ("--resources={}",)}, {}).settings
     argv = head_argv(s, "ray")
     assert "--num-cpus=2" in argv and "--node-ip-address=10.1.2.3" in argv
-    assert argv[-1] == "--object-store-memory=1"
+    assert argv[-1] == "--resources={}"
 
 
-@pytest.mark.parametrize("arg", ["--port=1", "--block", "--dashboard-port", "--metrics-export-port=9"])
+@pytest.mark.parametrize("arg", ["--port=1", "--block", "--dashboard-port", "--metrics-export-port=9",
+                                 "--object-store-memory=100000000"])
 def test_extra_args_may_not_override_managed_flags(arg):
     with pytest.raises(BootError) as err:
         head_argv(resolve({"ray_args": (arg,)}, {}).settings, "ray")
