@@ -3,11 +3,10 @@
 import json
 import os
 import sys
-import time
 
 import click
 
-from . import __version__, health, node, ports, settings as settings_mod, state
+from . import __version__, leftovers, node, ports, settings as settings_mod
 from .errors import BootError, usage_error
 from .log import Log
 
@@ -165,69 +164,27 @@ def config_show(config_path, as_json, **opts):
 
 @cli.command(epilog=_env_epilog())
 @settings_options()
+@click.option("--live", "mode", flag_value="live", help="liveness only: the supervisor runs and the GCS (head) "
+              "and raylet answer; for a Kubernetes livenessProbe")
+@click.option("--ready", "mode", flag_value="ready", default=True, help="readiness (the default): endpoints, "
+              "the ready file, Serve applications RUNNING; for HEALTHCHECK and readinessProbe")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def status(config_path, as_json, **opts):
-    """Probe this machine's node (head or worker): exit 0 when healthy, 1 when not."""
-    resolved = _resolve(config_path, opts)
-    s = resolved.settings
-    nodes = state.running_nodes(s)
-    role = nodes[0][1]["role"] if nodes else "head"
-    if nodes:
-        recorded = nodes[0][1]
-        s = _with_recorded_ports(s, recorded)
-    results = health.report(health.node_probes(s, role))
-    if nodes:
-        results.append(state.ready_row(s, role, nodes[0][1]["pid"]))
-    healthy = all(ok for _, _, ok, _ in results)
-    if as_json:
-        click.echo(json.dumps({"role": role, "healthy": healthy, "supervisor_pid": nodes[0][1]["pid"] if nodes
-                               else None, "probes": [{"name": n, "target": t, "ok": ok, "detail": d}
-                                                     for n, t, ok, d in results]}, indent=2))
-    else:
-        who = f"pid {nodes[0][1]['pid']}" if nodes else "no seedcore-boot node found; probing the settings' ports"
-        click.echo(f"{role} ({who}): {'healthy' if healthy else 'NOT healthy'}")
-        for name, target, ok, detail in results:
-            click.echo(f"  {'ok  ' if ok else 'FAIL'} {name:<18} {target}  {detail}")
-    return 0 if healthy else 1
+def status(config_path, mode, as_json, **opts):
+    """Probe this machine's node (head or worker): exit 0 when it is ready (or alive, --live), 1 when not."""
+    from . import status as status_mod
 
-
-def _with_recorded_ports(s, record):
-    import dataclasses
-
-    changes = {ports.setting_of(n): port for n, port in record.get("ports", {}).items() if ports.setting_of(n)}
-    if record.get("dashboard_host"):
-        changes["dashboard_host"] = record["dashboard_host"]
-    return dataclasses.replace(s, **changes)
+    report = status_mod.check(_resolve(config_path, opts).settings, mode)
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 @cli.command(epilog=_env_epilog())
 @settings_options()
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds to wait for it to exit")
 def stop(config_path, timeout, **opts):
-    """Stop the node(s) seedcore-boot started under this temp dir; never touches other Ray processes."""
-    import signal
-
-    import psutil
-
-    resolved = _resolve(config_path, opts)
-    nodes = state.running_nodes(resolved.settings)
-    if not nodes:
-        click.echo(f"no running seedcore-boot node under {resolved.settings.state_dir()}")
-        return 0
-    for _, record in nodes:
-        pid = record["pid"]
-        click.echo(f"stopping the {record['role']} (pid {pid})")
-        try:
-            proc = psutil.Process(pid)
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout)
-        except psutil.NoSuchProcess:
-            pass
-        except psutil.TimeoutExpired:
-            raise BootError(f"the {record['role']} (pid {pid}) did not exit within {timeout:g} s",
-                            f"kill it with `kill -9 {pid}`") from None
-    click.echo("stopped")
-    return 0
+    """Stop the node(s) seedcore-boot started under this temp dir, also those whose supervisor died; never
+    touches other Ray processes."""
+    return leftovers.stop(_resolve(config_path, opts).settings, timeout, click.echo)
 
 
 @cli.group("serve")
@@ -256,32 +213,7 @@ def serve_deploy(config_file, config_path, address, timeout, **opts):
     from . import serve
 
     s = _resolve(config_path, opts).settings
-    url = _dashboard(address, s)
-    config = serve.load(config_file)
-    log = Log(s.log_format)
-    details, err = serve.instance(url)
-    if details is None:
-        raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
-    running = details.get("http_options")
-    if running and config.get("http_options"):
-        for key in ("host", "port"):
-            if key in config["http_options"] and str(config["http_options"][key]) != str(running.get(key)):
-                log.warn("serve", f"http_options.{key} in {config_file} differs from the running Serve's "
-                         f"{running.get(key)!r}; Serve keeps its own until the head restarts")
-    opts_http = running or {"host": s.serve_http_host or "127.0.0.1", "port": s.serve_http_port}
-    final = serve.finalize(config, opts_http.get("host"), opts_http.get("port", 8000))
-    t = log.elapsed()
-    log.event("serve", f"deploying {len(final['applications'])} application(s) to {url}")
-    deployer = serve.Deployer(url, final, serve.health_routes(config, s.serve_health_route), log)
-    deployer.put()
-    try:
-        endpoints = deployer.wait(time.monotonic() + timeout, time.sleep)
-    except serve.ServeFailed:
-        serve.show_serve_tails(log, s.temp_dir, since=time.time() - timeout - 60)
-        raise
-    listing = " ".join(f"{k}={v}" for k, v in endpoints.items())
-    log.event("serve", f"deployed in {log.elapsed() - t:.1f} s: {listing}", endpoints=endpoints)
-    return 0
+    return serve.deploy_running(_dashboard(address, s), config_file, s, Log(s.log_format), timeout)
 
 
 @serve_group.command("status", epilog=_env_epilog())

@@ -115,6 +115,59 @@ def check_gcs(ip, port, timeout):
     return True, "healthy", version
 
 
+_KV_GET = "/ray.rpc.InternalKVGcsService/InternalKVGet"
+
+
+def _bytes_field(num, value):
+    return bytes([num << 3 | 2]) + _encode_varint(len(value)) + value
+
+
+def _encode_varint(n):
+    out = b""
+    while True:
+        out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+        n >>= 7
+        if not n:
+            return out
+
+
+def cluster_versions(ip, port, timeout=3.0):
+    """(ray_version, python_version) the head recorded for its cluster, or None when it cannot be read.
+
+    That is the KV entry Ray itself checks at join time (CLUSTER_METADATA in namespace "cluster",
+    usage_lib.put_cluster_metadata, utils.check_version_info), read with InternalKVGet; key 1 and
+    namespace 2 in the request, status 1 and value 2 in the reply (gcs_service.proto)."""
+    import json
+
+    import grpc
+
+    target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    request = _bytes_field(1, b"CLUSTER_METADATA") + _bytes_field(2, b"cluster")
+    try:
+        with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+            reply = channel.unary_unary(_KV_GET)(request, timeout=timeout)
+        meta = json.loads(dict(_fields(reply)).get(2, b"") or b"null")
+        return meta["ray_version"], meta["python_version"]
+    except (grpc.RpcError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def check_versions(where, versions):
+    """Ray refuses a node whose Python differs from the head's at the patch level, but only at join time,
+    deep in `ray start`'s output (ray#44063): refuse here, in one line, before Ray starts."""
+    import platform
+
+    if versions is None:
+        return
+    ray_version, python_version = versions
+    ours = (RAY_VERSION, platform.python_version())
+    if (ray_version, python_version) != ours:
+        raise BootError(f"the head at {where} runs Ray {ray_version} on Python {python_version}; this worker has "
+                        f"Ray {ours[0]} on Python {ours[1]}: Ray requires the same Ray and Python (to the patch "
+                        "version) on every node",
+                        "build head and workers from the same image, or install the same Python and Ray")
+
+
 def wait_for_head(address, timeout, sleep, log, progress_every=5.0):
     """Return the head's (host, port, ip) once its GCS is healthy; BootError (exit 1) on the deadline.
 
@@ -224,6 +277,7 @@ def before_start(settings, log):
 
     def wait_first(sup):
         host, port, ip = wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep, log)
+        check_versions(f"{host}:{port}", cluster_versions(ip, port))
         check_reachable(settings, ip)
         watch = HeadWatch(host, port, ip, settings.head_lost_timeout)
         sup.guards.append(watch.check)

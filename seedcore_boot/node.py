@@ -6,12 +6,16 @@ Head and worker differ only in their argv, their port plan and the steps run onc
 
 import dataclasses
 import json
+import os
+import resource
 import shlex
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from . import health, objectstore, ports, raycmd, raylogs, rayenv, serve, state
+import psutil
+
+from . import health, hostcheck, leftovers, objectstore, ports, raycmd, raylogs, rayenv, serve, state
 from .errors import BootError
 from .headwait import HeadLost
 from .log import ms
@@ -34,6 +38,7 @@ class Plan:
     env_additions: Dict[str, str]
     notes: List[str] = field(default_factory=list)
     host: List[objectstore.Decision] = field(default_factory=list)  # what the host's checks decided
+    nofile: Optional[int] = None  # the soft open-files limit to raise ours to before Ray starts
     serve: Optional[dict] = None  # the Serve config to PUT, http_options set to the preflighted binding
     serve_health: Dict[str, str] = field(default_factory=dict)
 
@@ -42,10 +47,9 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
     """Everything decided before anything runs: settings after the metrics policy and the host's checks
     (the object store against /dev/shm), ports, argv, env."""
     settings = resolved.settings
-    decisions = []
+    decisions, nofile = [], None
     if host_checks:
-        settings, decision = objectstore.fit(settings)
-        decisions.append(decision)
+        settings, decisions, nofile = _host(settings)
     notes = [f"{name} is set (from {resolved.sources[name]}) but applies only to a "
              f"{' or '.join(meta_roles)}; it is ignored here"
              for name, meta_roles in _role_only(resolved, role)]
@@ -62,11 +66,21 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
                                          "serve_config grpc_options.port"))
     ports.check_duplicates(planned, settings)
     argv = raycmd.head_argv(settings, ray) if role == "head" else raycmd.worker_argv(settings, address, ray)
-    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes, decisions)
+    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes, decisions, nofile)
     if serve_config is not None:
         plan.serve = serve.finalize(serve_config, settings.serve_http_host, settings.serve_http_port)
         plan.serve_health = serve.health_routes(serve_config, settings.serve_health_route)
     return plan
+
+
+def _host(settings):
+    """The host's checks (objectstore.py, hostcheck.py): settings with what they decided, their Decisions,
+    and the open-files soft limit to set (or None)."""
+    settings, store = objectstore.fit(settings)
+    nofile_target, nofile = hostcheck.nofile(*resource.getrlimit(resource.RLIMIT_NOFILE))
+    num_cpus, cpus = hostcheck.cpus(settings.num_cpus, hostcheck.cgroup_cpus(), os.cpu_count())
+    settings = dataclasses.replace(settings, num_cpus=num_cpus)
+    return settings, [store, nofile, cpus, hostcheck.check_free(settings.temp_dir)], nofile_target
 
 
 def _role_only(resolved, role):
@@ -116,7 +130,8 @@ def security_warnings(settings, role, node_ip, log):
 def run(plan, log, base_env, wait_first: Callable = None):
     """Run the node until stopped. Returns the exit code; raises BootError for failures."""
     s, role = plan.settings, plan.role
-    sup = Supervisor(plan.argv, rayenv.child_env(s, role, base_env), log, s.grace_period)
+    sup = Supervisor(plan.argv, rayenv.child_env(s, role, base_env), log, s.grace_period,
+                     node_name=leftovers.node_name(s, role))
     sup.install_signal_handlers()  # from here on, SIGTERM at any phase means: stop, exit 0
     started_wall = time.time()
     for note in plan.notes:
@@ -128,6 +143,10 @@ def run(plan, log, base_env, wait_first: Callable = None):
     phases = {}
     try:
         state.check_writable(s, role)
+        pruned = hostcheck.prune_sessions(s.temp_dir, s.keep_sessions)
+        if pruned:
+            log.event("host", pruned.message)
+        hostcheck.raise_nofile(plan.nofile)
         preflight(plan, log)  # local mistakes fail now, not after a long wait for the head
         gated = wait_first is not None and raycmd.gateable(plan.argv)
         if gated:
@@ -141,7 +160,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         t = time.monotonic()
         deadline = t + s.ready_timeout
         pid = sup.release() if gated else sup.start()
-        node_path = state.write_node(s, role, {p.name: p.port for p in plan.ports})
+        node_path = state.write_node(s, role, {p.name: p.port for p in plan.ports}, serve=bool(plan.serve))
         log.event("start", f"started `ray {' '.join(plan.argv[plan.argv.index('start'):][:2])} ...` as pid {pid}")
         probes = health.node_probes(s, role)
         deployer = serve.Deployer(dashboard_url(s), plan.serve, plan.serve_health, log) if plan.serve else None
@@ -171,6 +190,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
             raise BootError(f"Ray started without {', '.join(missing)}", "read the Ray log tails above")
         phases["health"] = time.monotonic() - t
         endpoints = endpoints_of(s, role, sup.node_ip)
+        resources = advertised(sup.components.values())  # what Ray made of the host checks
         if deployer:
             try:
                 deployer.join_put(deadline, sup.sleep)
@@ -188,7 +208,8 @@ def run(plan, log, base_env, wait_first: Callable = None):
         state.write_ready(ready_path, endpoints)
         timing = ", ".join(f"{k} {ms(v)}" for k, v in phases.items())
         listing = " ".join(f"{k}={v}" for k, v in endpoints.items())
-        log.event("ready", f"{role} ready in {ms(log.elapsed())} ({timing}): {listing}", endpoints=endpoints)
+        log.event("ready", f"{role} ready in {ms(log.elapsed())} ({timing}): {listing}; advertises {resources}",
+                  endpoints=endpoints, resources=resources)
         while True:
             sup.sleep(0.25)
     except StopRequested as stop:
@@ -245,6 +266,27 @@ def _report_killed(log, killed):
 def _show_tails(log, settings, since):
     for path, lines in raylogs.tails(settings.temp_dir, since=since):
         log.block(path, lines)
+
+
+def advertised(components):
+    """What the node advertises, from the raylet's command line (services.start_raylet writes it as
+    --static_resource_list=NAME,VALUE,...): "CPU=2 memory=10.5GiB object_store_memory=1.80GiB"."""
+    for proc, name in components:
+        if name != "raylet":
+            continue
+        try:
+            arg = next((a for a in proc.cmdline() if a.startswith("--static_resource_list=")), "")
+        except psutil.Error:
+            return "unknown"
+        items = arg.split("=", 1)[-1].split(",")
+        pairs = dict(zip(items[::2], items[1::2]))
+        shown = []
+        for key in ("CPU", "GPU", "memory", "object_store_memory"):
+            if key in pairs:
+                value = float(pairs[key])
+                shown.append(f"{key}={value / 2**30:.2f}GiB" if "memory" in key else f"{key}={value:g}")
+        return " ".join(shown) or "unknown"
+    return "unknown"
 
 
 def dashboard_url(s):

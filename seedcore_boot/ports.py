@@ -10,6 +10,7 @@ import socket
 from dataclasses import dataclass
 from typing import List, Optional
 
+from . import leftovers
 from .errors import BootError, usage_error
 from .settings import how_to_set
 
@@ -194,6 +195,12 @@ def busy_message(status):
                          f"free the port or set {how_to_set(p.setting)} to another port")
     h = status.holders[0]
     desc = f"pid {h.pid} ({h.name}: {_short(h.cmdline)})"
+    orphaned = leftovers.orphan_of(h.pid)
+    if orphaned:
+        return BootError(f"{where} ({p.name}) is in use by {desc}, a process of the seedcore-boot node "
+                         f"{orphaned} whose supervisor died",
+                         f"stop what is left of it with `seedcore-boot stop`; or set {how_to_set(p.setting)} "
+                         "to another port")
     if h.is_ray():
         return BootError(f"{where} ({p.name}) is in use by {desc}, a Ray process left over from an earlier run",
                          f"stop it with `seedcore-boot stop` if seedcore-boot started it, else `kill {h.pid}`; "

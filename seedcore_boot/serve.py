@@ -304,3 +304,32 @@ def show_serve_tails(log, temp_dir, since):
     for path, lines in raylogs.tails(temp_dir, since=since, lines=20,
                                      names=("serve/controller_*.log", "serve/replica_*.log")):
         log.block(path, lines)
+
+
+def deploy_running(url, config_file, settings, log, timeout):
+    """`seedcore-boot serve deploy`: PUT config_file to a running head's Serve and wait as the head does."""
+    s = settings
+    config = load(config_file)
+    details, err = instance(url)
+    if details is None:
+        raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
+    running = details.get("http_options")
+    if running and config.get("http_options"):
+        for key in ("host", "port"):
+            if key in config["http_options"] and str(config["http_options"][key]) != str(running.get(key)):
+                log.warn("serve", f"http_options.{key} in {config_file} differs from the running Serve's "
+                         f"{running.get(key)!r}; Serve keeps its own until the head restarts")
+    opts_http = running or {"host": s.serve_http_host or "127.0.0.1", "port": s.serve_http_port}
+    final = finalize(config, opts_http.get("host"), opts_http.get("port", 8000))
+    t = log.elapsed()
+    log.event("serve", f"deploying {len(final['applications'])} application(s) to {url}")
+    deployer = Deployer(url, final, health_routes(config, s.serve_health_route), log)
+    deployer.put()
+    try:
+        endpoints = deployer.wait(time.monotonic() + timeout, time.sleep)
+    except ServeFailed:
+        show_serve_tails(log, s.temp_dir, since=time.time() - timeout - 60)
+        raise
+    listing = " ".join(f"{k}={v}" for k, v in endpoints.items())
+    log.event("serve", f"deployed in {log.elapsed() - t:.1f} s: {listing}", endpoints=endpoints)
+    return 0

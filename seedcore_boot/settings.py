@@ -68,6 +68,8 @@ class Settings:
                                             "30% of available memory, made smaller when /dev/shm cannot hold it)")
     temp_dir: str = _f("/tmp/ray", "abspath", "Ray's temp dir; our pid and ready files live in "
                        "<temp_dir>/seedcore-boot/")
+    keep_sessions: int = _f(5, "count", "old session_* dirs kept in the temp dir (the live ones are never "
+                            "removed); older ones are removed before Ray starts")
     ray_args: Tuple[str, ...] = _f((), "args", "extra `ray start` arguments (shell-quoted string in env/YAML)")
 
     # Supervision.

@@ -64,10 +64,10 @@ def node_file(settings, role):
     return os.path.join(settings.state_dir(), f"{role}-{settings.node_manager_port}.json")
 
 
-def write_node(settings, role, ports):
+def write_node(settings, role, ports, serve=False):
     path = node_file(settings, role)
     _write(path, {"pid": os.getpid(), "role": role, "started": time.time(), "temp_dir": settings.temp_dir,
-                  "dashboard_host": settings.dashboard_host, "ports": ports})
+                  "dashboard_host": settings.dashboard_host, "ports": ports, "serve": serve})
     return path
 
 

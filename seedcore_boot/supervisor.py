@@ -15,12 +15,13 @@ import time
 
 import psutil
 
-from . import raycli
+from . import leftovers, raycli
 from .errors import BootError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND
 
 MARKER = "Ray runtime started."
 _NODE_IP = re.compile(r"Local node IP: (\S+)")
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
 
 # How Ray's long-lived components look in the process table.
 _COMPONENTS = [
@@ -64,6 +65,17 @@ def set_subreaper():
         return False  # not Linux: orphans go to init, stop() still kills what it can see
 
 
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the supervisor dies, however it dies (see leftovers.py)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the supervisor died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 class StopRequested(Exception):
     def __init__(self, signum):
         super().__init__(signal.Signals(signum).name)
@@ -78,8 +90,13 @@ class ChildExited(Exception):
 
 
 class Supervisor:
-    def __init__(self, argv, env, log, grace):
-        self.argv, self.env, self.log, self.grace = argv, env, log, grace
+    def __init__(self, argv, env, log, grace, node_name=None):
+        """node_name: the node's mark (leftovers.py); its processes carry it, and a watchdog ends them if
+        this process dies without stopping them."""
+        self.argv, self.log, self.grace, self.node_name = argv, log, grace, node_name
+        self.env = dict(env, **{leftovers.NODE: node_name, leftovers.SUPERVISOR: str(os.getpid())}) \
+            if node_name else env
+        self.watchdog = None
         self.proc = None
         self.returncode = None
         self.stop_signal = None
@@ -105,12 +122,13 @@ class Supervisor:
     def start(self, gated=False):
         """Spawn the child. Gated (our raycli only): it imports Ray's CLI, then waits for release()."""
         set_subreaper()
+        self._start_watchdog()
         env = dict(self.env, **{raycli.GATE: "1"}) if gated else self.env
         stdin = subprocess.PIPE if gated else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(self.argv, env=env, stdin=stdin,
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise BootError(f"cannot run {self.argv[0]}: not found",
                             'install Ray: pip install "ray[default,serve]==2.20.0"', EXIT_NOT_FOUND) from None
@@ -120,6 +138,26 @@ class Supervisor:
         self._reader = threading.Thread(target=self._read, name="ray-output", daemon=True)
         self._reader.start()
         return self.proc.pid
+
+    def _start_watchdog(self):
+        if self.node_name and self.watchdog is None:
+            # Its own session: a signal to our process group (a terminal's Ctrl-C) does not reach it. Its
+            # stdin is a pipe only we hold; our exit, however it happens, closes it.
+            self.watchdog = subprocess.Popen(leftovers.watchdog_argv(self.node_name, self.grace),
+                                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                             start_new_session=True)
+
+    def close_watchdog(self):
+        """After a stop: let the watchdog look once (it finds nothing) and go, so nothing of ours is left."""
+        if self.watchdog is None:
+            return
+        try:
+            self.watchdog.stdin.close()
+            self.watchdog.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.watchdog.kill()
+        self.reap()
+        self.watchdog = None
 
     def release(self):
         """Let a gated child run Ray's CLI. Returns its pid."""
@@ -164,9 +202,10 @@ class Supervisor:
             if self.returncode is not None:
                 self._drain_output()
                 raise ChildExited(self.returncode, f"`ray start` exited with code {self.returncode}")
-            for pid, (proc, name) in list(self.components.items()):
-                if not _alive(proc):
-                    raise ChildExited(None, f"Ray component {name} (pid {pid}) exited")
+            dead = [f"{name} (pid {pid})" for pid, (proc, name) in list(self.components.items())
+                    if not _alive(proc)]
+            if dead:  # all of them: one death brings others down (the agents fate-share), and order is unknown
+                raise ChildExited(None, f"Ray component{'s' if len(dead) > 1 else ''} {', '.join(dead)} exited")
         except ChildExited:
             for guard in self.guards:
                 guard(dying=True)  # a guard's cause (a lost head) explains the death better than the death
@@ -197,10 +236,12 @@ class Supervisor:
 
     # --- the tree ------------------------------------------------------------------------------
     def descendants(self):
+        """The node's processes below us (the watchdog is not part of the node)."""
         try:
-            return psutil.Process().children(recursive=True)
+            kids = psutil.Process().children(recursive=True)
         except psutil.NoSuchProcess:
             return []
+        return [k for k in kids if self.watchdog is None or k.pid != self.watchdog.pid]
 
     def watch_components(self):
         """Remember Ray's components now, so check() notices any of them dying later."""
@@ -255,6 +296,7 @@ class Supervisor:
             time.sleep(0.02)
         self.reap()
         self._drain_output()
+        self.close_watchdog()
         return killed
 
     def _signal_group(self, sig):

@@ -41,6 +41,12 @@ def test_default_app_answers_and_redeploys_live(host):
     status, body = host.http(SERVE + "/-/routes")
     assert status == 200 and json.loads(body) == {"/": "ml"}
 
+    # Readiness on a head that runs Serve reports each application and the proxy.
+    out = host.run([*BOOT, "status", "--json"])
+    assert out.returncode == 0, out.stdout
+    rows = {p["name"]: p for p in json.loads(out.stdout)["probes"]}
+    assert rows["serve app ml"]["ok"] and rows["serve proxy"]["detail"] == "HEALTHY" and rows["ready"]["ok"]
+
     supervisor = proc.inner().pid
     host.write("/tmp/v2.yaml", """
 applications:

@@ -9,34 +9,11 @@ import time
 import pytest
 
 from seedcore_boot.node import TEST_HOLD
-from tests.nshost import NsHost, Switch, can_make_hosts
 
 pytestmark = pytest.mark.e2e
 BOOT = [sys.executable, "-m", "seedcore_boot"]
 HEAD_IP = "10.200.0.1"
 HEAD = f"{HEAD_IP}:6379"
-
-
-@pytest.fixture
-def lan():
-    ok, why = can_make_hosts()
-    if not ok:
-        pytest.skip(why)
-    switch = Switch()
-    hosts = []
-
-    def make(octet):
-        h = NsHost(f"host{octet}")
-        hosts.append(h)
-        switch.plug(h, octet)
-        return h
-
-    try:
-        yield make
-    finally:
-        for h in hosts:
-            h.close()
-        switch.close()
 
 
 def start_head(host):

@@ -92,3 +92,20 @@ def test_head_watch_reports_a_head_that_stops_answering():
             pytest.fail("the head was never reported lost")
     finally:
         watch.close()
+
+
+def test_kv_get_request_encodes_like_protobuf():
+    request = headwait._bytes_field(1, b"CLUSTER_METADATA") + headwait._bytes_field(2, b"cluster")
+    assert dict(headwait._fields(request)) == {1: b"CLUSTER_METADATA", 2: b"cluster"}
+    assert headwait._encode_varint(300) == b"\xac\x02"
+
+
+def test_versions_must_match_to_the_python_patch():
+    import platform
+
+    headwait.check_versions("h:6379", (headwait.RAY_VERSION, platform.python_version()))
+    headwait.check_versions("h:6379", None)  # an unreadable entry: Ray's own check still runs at join
+    with pytest.raises(BootError) as err:
+        headwait.check_versions("h:6379", (headwait.RAY_VERSION, "3.11.0"))
+    assert "Python 3.11.0" in str(err.value) and f"Python {platform.python_version()}" in str(err.value)
+    assert err.value.exit_code == 1

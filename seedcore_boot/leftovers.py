@@ -1,0 +1,180 @@
+"""The processes of one node, found by what ties them to it, and what to do when their supervisor is gone.
+
+Every process of a node we start carries two variables in its environment: SEEDCORE_BOOT_NODE (the node's
+name under our state dir, so <temp_dir>/seedcore-boot/<role>-<node_manager_port>) and
+SEEDCORE_BOOT_SUPERVISOR (the supervisor's pid). Ray hands its environment down to every component and
+worker, so the whole node is marked, and nothing else is: a plain `ray start`, another user's Ray, or a
+process merely named "raylet" is never touched (`ray stop` kills by name; we never do).
+
+A supervisor that dies (SIGKILL, OOM, a crash) leaves its node running unless something else stops it:
+- the `ray start` child gets PR_SET_PDEATHSIG=SIGTERM (supervisor.py), so it stops its components in order;
+- a watchdog (`python -m seedcore_boot.leftovers`, below), started beside the node in a session of its
+  own, sees its pipe from the supervisor close, gives the node `grace` seconds to go, then SIGKILLs what
+  is left of it.
+"""
+
+import os
+import signal
+import sys
+import time
+
+import psutil
+
+NODE = "SEEDCORE_BOOT_NODE"
+SUPERVISOR = "SEEDCORE_BOOT_SUPERVISOR"
+
+
+def node_name(settings, role):
+    return os.path.join(settings.state_dir(), f"{role}-{settings.node_manager_port}")
+
+
+def marks(proc):
+    """(node name, supervisor pid) from a process's environment, or None (not ours, gone, not readable)."""
+    try:
+        env = proc.environ()
+    except (psutil.Error, OSError):
+        return None
+    if NODE not in env:
+        return None
+    try:
+        return env[NODE], int(env.get(SUPERVISOR, "0"))
+    except ValueError:
+        return env[NODE], 0
+
+
+def supervisor_alive(pid, before):
+    """Whether pid is a live seedcore-boot process started before `before` (a recycled pid is not)."""
+    try:
+        proc = psutil.Process(pid)
+        cmd = " ".join(proc.cmdline())
+        return ("seedcore_boot" in cmd or "seedcore-boot" in cmd) and proc.create_time() <= before + 1
+    except (psutil.Error, OSError):
+        return False
+
+
+def _is_watchdog(proc):
+    try:
+        return "seedcore_boot.leftovers" in " ".join(proc.cmdline()[:3])
+    except (psutil.Error, OSError):
+        return True
+
+
+def find(prefix, orphaned_only=True):
+    """Live processes marked with a node name under `prefix` (a state dir or one node's name), by default
+    only those whose supervisor is gone."""
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        got = marks(proc)
+        if not got or not (got[0] == prefix or got[0].startswith(prefix.rstrip("/") + "/")):
+            continue
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE or _is_watchdog(proc):
+                continue
+            started = proc.create_time()
+        except psutil.Error:
+            continue
+        if orphaned_only and supervisor_alive(got[1], started):
+            continue
+        found.append(proc)
+    return found
+
+
+def describe(procs):
+    from .supervisor import component_name
+
+    names = []
+    for p in procs:
+        try:
+            names.append(component_name(p) or p.name())
+        except psutil.Error:
+            continue
+    return ", ".join(sorted(set(names)))
+
+
+def terminate(procs, grace):
+    """SIGTERM, up to `grace` seconds to exit, then SIGKILL. Returns (terminated, killed) counts."""
+    for p in procs:
+        _send(p, signal.SIGTERM)
+        _send(p, signal.SIGCONT)  # a stopped process (SIGSTOP, a debugger gone) acts on SIGTERM only once continued
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        _send(p, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=5)
+    return len(procs) - len(alive), len(alive)
+
+
+def _send(proc, sig):
+    try:
+        proc.send_signal(sig)
+    except psutil.Error:
+        pass
+
+
+def stop(settings, timeout, say):
+    """`seedcore-boot stop`: SIGTERM each live supervisor under this temp dir and wait for it; then end the
+    processes of any node under it whose supervisor died (grace_period, then SIGKILL). Returns 0."""
+    from . import state
+    from .errors import BootError
+
+    nodes = state.running_nodes(settings)
+    for _, record in nodes:
+        pid = record["pid"]
+        say(f"stopping the {record['role']} (pid {pid})")
+        try:
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            raise BootError(f"the {record['role']} (pid {pid}) did not exit within {timeout:g} s",
+                            f"kill it with `kill -9 {pid}`") from None
+    orphans = find(settings.state_dir())
+    if orphans:
+        say(f"stopping {len(orphans)} process(es) of a node whose seedcore-boot supervisor died: "
+            f"{describe(orphans)}")
+        _, killed = terminate(orphans, settings.grace_period)
+        if killed:
+            say(f"{killed} of them needed SIGKILL after {settings.grace_period:g} s")
+    say("stopped" if nodes or orphans else f"no running seedcore-boot node under {settings.state_dir()}")
+    return 0
+
+
+def orphan_of(pid):
+    """The node name when `pid` belongs to a node whose supervisor died, else None (for busy-port hints)."""
+    try:
+        proc = psutil.Process(pid)
+        got = marks(proc)
+        return got[0] if got and not supervisor_alive(got[1], proc.create_time()) else None
+    except psutil.Error:
+        return None
+
+
+def watchdog_argv(name, grace):
+    return [sys.executable, "-m", "seedcore_boot.leftovers", name, str(grace)]
+
+
+def _watch(name, grace):
+    """Run by the watchdog: block until the supervisor's pipe closes, then end what is left of the node."""
+    while os.read(0, 4096):
+        pass  # the supervisor never writes: EOF means it exited, however it exited
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and find(name):
+        time.sleep(0.2)  # `ray start` got SIGTERM by PR_SET_PDEATHSIG and is stopping its components
+    left = find(name)
+    if left:
+        what = describe(left)
+        terminate(left, 0.5)
+        try:
+            print(f"seedcore-boot watchdog: the supervisor of {name} is gone; killed what outlived it by "
+                  f"{grace:g} s: {what}", file=sys.stderr, flush=True)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is for the supervisor, not for us
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _watch(sys.argv[1], float(sys.argv[2]))

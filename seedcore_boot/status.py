@@ -1,0 +1,96 @@
+"""`seedcore-boot status`: is this machine's node alive, is it ready. For people, Docker HEALTHCHECK and
+Kubernetes exec probes: plain HTTP and TCP, never an import of ray (a probe runs every few seconds).
+
+- live: the supervisor runs, and the node's core answers on TCP (the GCS on a head, the raylet on any
+  node). A failing liveness probe restarts the container, so it asks no more than that: a slow Serve
+  deploy or a dashboard hiccup must not kill a working node.
+- ready (the default): every endpoint answers, the ready file was written by this node's supervisor, and
+  on a head that deploys Serve, every application is RUNNING and Serve's proxies are HEALTHY.
+Exit 0 when the asked state holds, 1 when it does not (2 for usage errors, as everywhere).
+"""
+
+import dataclasses
+from typing import List, NamedTuple
+
+from . import health, node, ports, serve, state
+
+
+class Row(NamedTuple):
+    name: str
+    target: str
+    ok: bool
+    detail: str
+
+
+@dataclasses.dataclass
+class Report:
+    mode: str
+    role: str
+    supervisor_pid: object
+    rows: List[Row]
+
+    @property
+    def ok(self):
+        return bool(self.rows) and all(r.ok for r in self.rows)
+
+    def as_dict(self):
+        return {"mode": self.mode, "role": self.role, "healthy": self.ok, "supervisor_pid": self.supervisor_pid,
+                "probes": [r._asdict() for r in self.rows]}
+
+    def lines(self):
+        who = f"pid {self.supervisor_pid}" if self.supervisor_pid else "no seedcore-boot node found"
+        verdict = {"live": ("alive", "NOT alive"), "ready": ("healthy", "NOT healthy")}[self.mode]
+        out = [f"{self.role} ({who}): {verdict[0] if self.ok else verdict[1]}"]
+        out += [f"  {'ok  ' if r.ok else 'FAIL'} {r.name:<18} {r.target}  {r.detail}" for r in self.rows]
+        return out
+
+
+def with_recorded_ports(s, record):
+    """The settings as the running node used them (its node file), whatever this shell's settings say."""
+    changes = {ports.setting_of(n): port for n, port in record.get("ports", {}).items() if ports.setting_of(n)}
+    if record.get("dashboard_host"):
+        changes["dashboard_host"] = record["dashboard_host"]
+    return dataclasses.replace(s, **changes)
+
+
+def check(settings, mode="ready"):
+    nodes = state.running_nodes(settings)
+    if not nodes:
+        # No supervisor: nothing is alive; for readiness, say what the settings' ports answer anyway.
+        rows = [Row("supervisor", settings.state_dir(), False, "no running seedcore-boot node under this temp dir")]
+        if mode == "ready":
+            rows += [Row(*r) for r in health.report(health.node_probes(settings, "head"))]
+        return Report(mode, "head", None, rows)
+    _, record = nodes[0]
+    s, role, pid = with_recorded_ports(settings, record), record["role"], record["pid"]
+    if mode == "live":
+        return Report(mode, role, pid, _live(s, role))
+    rows = [Row(*r) for r in health.report(health.node_probes(s, role))]
+    rows.append(Row(*state.ready_row(s, role, pid)))
+    if record.get("serve"):
+        rows += _serve_rows(node.dashboard_url(s))
+    return Report(mode, role, pid, rows)
+
+
+def _live(s, role):
+    probes = [health.Probe("raylet", f"tcp://{health.LOOPBACK}:{s.node_manager_port}")]
+    if role == "head":
+        probes.insert(0, health.Probe("gcs", f"tcp://{health.LOOPBACK}:{s.gcs_port}"))
+    return [Row("supervisor", "", True, "running")] + [Row(*r) for r in health.report(probes)]
+
+
+def _serve_rows(url):
+    details, err = serve.instance(url)
+    if details is None:
+        return [Row("serve", url, False, err)]
+    apps = details.get("applications") or {}
+    rows = [Row(f"serve app {name}", app.get("route_prefix") or "-", app.get("status") == "RUNNING",
+                app.get("status") if app.get("status") == "RUNNING" else f"{app.get('status')}: "
+                f"{serve.app_message(app)}")
+            for name, app in apps.items()]
+    if not apps:
+        rows.append(Row("serve", url, False, "no Serve application is deployed"))
+    for node_id, proxy in (details.get("proxies") or {}).items():
+        rows.append(Row("serve proxy", f"node {node_id[:12]}", proxy.get("status") == "HEALTHY",
+                        proxy.get("status") or "unknown"))
+    return rows
