@@ -4,6 +4,7 @@ CPUs from the cgroup, old session directories and a nearly full temp dir. (The o
 line (a Decision) that the run logs and `--dry-run` prints.
 """
 
+import dataclasses
 import math
 import os
 import re
@@ -12,6 +13,7 @@ import shutil
 
 import psutil
 
+from . import objectstore
 from .errors import BootError
 from .objectstore import CGROUP, Decision
 
@@ -102,6 +104,17 @@ def cpus(num_cpus, found, machine):
                           "cpuset nor fractions below one CPU); set num_cpus to choose")
 
 
+def memory(cgroup=CGROUP, total=None):
+    """A line about the memory limit: Ray 2.20 reads the cgroup's (v1 or v2) itself, so this only reports."""
+    total = psutil.virtual_memory().total if total is None else total
+    raw = _read(f"{cgroup}/memory/memory.limit_in_bytes") or _read(f"{cgroup}/memory.max") or ""
+    limit = int(raw) if raw.isdigit() and int(raw) < total else None
+    if limit is None:
+        return Decision(None, "info", f"memory: {total / 2**30:.1f} GiB, no cgroup limit")
+    return Decision(limit, "info", f"memory: cgroup limit {limit / 2**30:.2f} GiB of the machine's "
+                    f"{total / 2**30:.1f} GiB (Ray reads the limit itself)")
+
+
 # --- the temp dir -----------------------------------------------------------------------------------
 def live_sessions(temp_dir):
     """Session dirs in use: session_latest's target and any named on a running process's command line."""
@@ -151,3 +164,14 @@ def check_free(temp_dir, minimum=MIN_FREE):
                         "free space there (old session_* dirs are safe to remove), lower keep_sessions, or set "
                         "temp_dir (--temp-dir) to a larger filesystem")
     return Decision(free, "info", f"temp dir {temp_dir}: {free / 2**30:.1f} GiB free")
+
+
+# --- all of them -------------------------------------------------------------------------------------
+def checks(settings):
+    """Every check that decides something before `ray start`: (settings with the decisions, their Decisions
+    for the log and --dry-run, the open-files soft limit to set or None)."""
+    settings, store = objectstore.fit(settings)
+    nofile_target, open_files = nofile(*resource.getrlimit(resource.RLIMIT_NOFILE))
+    num_cpus, cpu_line = cpus(settings.num_cpus, cgroup_cpus(), os.cpu_count())
+    settings = dataclasses.replace(settings, num_cpus=num_cpus)
+    return settings, [store, open_files, cpu_line, memory(), check_free(settings.temp_dir)], nofile_target

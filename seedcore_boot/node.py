@@ -6,8 +6,6 @@ Head and worker differ only in their argv, their port plan and the steps run onc
 
 import dataclasses
 import json
-import os
-import resource
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -15,7 +13,7 @@ from typing import Callable, Dict, List, Optional
 
 import psutil
 
-from . import health, hostcheck, leftovers, objectstore, ports, raycmd, raylogs, rayenv, serve, state
+from . import health, hostcheck, leftovers, ports, raycmd, raylogs, rayenv, serve, state
 from .errors import BootError
 from .headwait import HeadLost
 from .log import ms
@@ -37,7 +35,7 @@ class Plan:
     argv: List[str]
     env_additions: Dict[str, str]
     notes: List[str] = field(default_factory=list)
-    host: List[objectstore.Decision] = field(default_factory=list)  # what the host's checks decided
+    host: List[hostcheck.Decision] = field(default_factory=list)  # what the host's checks decided
     nofile: Optional[int] = None  # the soft open-files limit to raise ours to before Ray starts
     serve: Optional[dict] = None  # the Serve config to PUT, http_options set to the preflighted binding
     serve_health: Dict[str, str] = field(default_factory=dict)
@@ -49,7 +47,7 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
     settings = resolved.settings
     decisions, nofile = [], None
     if host_checks:
-        settings, decisions, nofile = _host(settings)
+        settings, decisions, nofile = hostcheck.checks(settings)
     notes = [f"{name} is set (from {resolved.sources[name]}) but applies only to a "
              f"{' or '.join(meta_roles)}; it is ignored here"
              for name, meta_roles in _role_only(resolved, role)]
@@ -71,16 +69,6 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
         plan.serve = serve.finalize(serve_config, settings.serve_http_host, settings.serve_http_port)
         plan.serve_health = serve.health_routes(serve_config, settings.serve_health_route)
     return plan
-
-
-def _host(settings):
-    """The host's checks (objectstore.py, hostcheck.py): settings with what they decided, their Decisions,
-    and the open-files soft limit to set (or None)."""
-    settings, store = objectstore.fit(settings)
-    nofile_target, nofile = hostcheck.nofile(*resource.getrlimit(resource.RLIMIT_NOFILE))
-    num_cpus, cpus = hostcheck.cpus(settings.num_cpus, hostcheck.cgroup_cpus(), os.cpu_count())
-    settings = dataclasses.replace(settings, num_cpus=num_cpus)
-    return settings, [store, nofile, cpus, hostcheck.check_free(settings.temp_dir)], nofile_target
 
 
 def _role_only(resolved, role):

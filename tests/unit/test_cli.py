@@ -70,3 +70,11 @@ def test_help_lists_the_environment_variables():
     for var in ("RAY_DISABLE_METRICS_SERVER", "RAY_METRICS_EXPORT_PORT", "RAY_DASHBOARD_METRICS_PORT",
                 "DASHBOARD_METRIC_PORT", "SEEDCORE_BOOT_CONFIG", "SEEDCORE_BOOT_GCS_PORT"):
         assert var in r.stdout
+
+
+def test_status_never_imports_ray(tmp_path):
+    """It runs every few seconds as a probe: importing ray would cost a second and much memory each time."""
+    code = ("import sys\nfrom seedcore_boot import cli\ntry:\n    cli.main(['status', '--temp-dir', sys.argv[1]])\n"
+            "except SystemExit as e:\n    print(e.code, sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip().splitlines()[-1] == "1 []", r.stdout + r.stderr

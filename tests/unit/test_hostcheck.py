@@ -97,3 +97,12 @@ def test_a_nearly_full_temp_dir_is_refused(tmp_path):
     with pytest.raises(BootError) as err:
         hostcheck.check_free(str(tmp_path), minimum=2**62)
     assert "MiB free" in str(err.value) and "--temp-dir" in str(err.value)
+
+
+def test_memory_line_reports_a_cgroup_limit(tmp_path):
+    limited = _tree(tmp_path / "a", {"memory.max": f"{4 * 2**30}\n"})
+    d = hostcheck.memory(limited, total=24 * 2**30)
+    assert d.size == 4 * 2**30 and "cgroup limit 4.00 GiB" in d.message
+    # cgroup v1 without a limit reports a huge number: no limit.
+    unlimited = _tree(tmp_path / "b", {"memory/memory.limit_in_bytes": "9223372036854771712\n"})
+    assert hostcheck.memory(unlimited, total=24 * 2**30).size is None
