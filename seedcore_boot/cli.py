@@ -97,7 +97,7 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
     if dry_run:
         click.echo(node.dry_run_text(plan))
         return 0
-    log = Log(plan.settings.log_format)
+    log = Log(plan.settings.log_format, secrets=plan.secrets)
     return node.run(plan, log, os.environ, wait_first=wait_first)
 
 

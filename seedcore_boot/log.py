@@ -6,8 +6,9 @@ import time
 
 
 class Log:
-    def __init__(self, fmt="text", stream=None, start=None):
+    def __init__(self, fmt="text", stream=None, start=None, secrets=()):
         self.fmt = fmt
+        self.secrets = [x for x in secrets if x]  # never printed, whatever line carries them (Ray's own too)
         self.stream = stream or sys.stdout
         self.start = start if start is not None else time.monotonic()
         self.colour = self.fmt == "text" and hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -17,10 +18,10 @@ class Log:
 
     def _emit(self, record, text):
         try:
-            if self.fmt == "json":
-                self.stream.write(json.dumps(record, default=str) + "\n")
-            else:
-                self.stream.write(text + "\n")
+            out = json.dumps(record, default=str) if self.fmt == "json" else text
+            for secret in self.secrets:
+                out = out.replace(secret, "***")
+            self.stream.write(out + "\n")
             self.stream.flush()
         except (BrokenPipeError, ValueError):
             pass  # our stdout is gone (closed pipe): keep supervising rather than die mid-stop

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional
 
 import psutil
 
-from . import health, hostcheck, leftovers, ports, raycmd, raylogs, rayenv, serve, state
+from . import health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv, serve, state
 from .errors import BootError
 from .headwait import HeadLost
 from .log import ms
@@ -37,6 +37,7 @@ class Plan:
     notes: List[str] = field(default_factory=list)
     host: List[hostcheck.Decision] = field(default_factory=list)  # what the host's checks decided
     nofile: Optional[int] = None  # the soft open-files limit to raise ours to before Ray starts
+    secrets: List[str] = field(default_factory=list)  # on the argv (the Redis password); never printed
     serve: Optional[dict] = None  # the Serve config to PUT, http_options set to the preflighted binding
     serve_health: Dict[str, str] = field(default_factory=dict)
 
@@ -63,8 +64,11 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
         planned.append(ports.PlannedPort("serve_grpc", serve.grpc_port(serve_config), ports.WILDCARD,
                                          "serve_config grpc_options.port"))
     ports.check_duplicates(planned, settings)
-    argv = raycmd.head_argv(settings, ray) if role == "head" else raycmd.worker_argv(settings, address, ray)
-    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes, decisions, nofile)
+    secret = redisft.password(settings) if role == "head" and settings.redis_address else ""
+    argv = (raycmd.head_argv(settings, ray, secret) if role == "head"
+            else raycmd.worker_argv(settings, address, ray))
+    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes, decisions, nofile,
+                secrets=[secret] if secret else [])
     if serve_config is not None:
         plan.serve = serve.finalize(serve_config, settings.serve_http_host, settings.serve_http_port)
         plan.serve_health = serve.health_routes(serve_config, settings.serve_health_route)
@@ -80,7 +84,10 @@ def _role_only(resolved, role):
 
 
 def dry_run_text(plan):
-    lines = [f"# ray start argv ({plan.role})", shlex.join(plan.argv)]
+    shown = shlex.join(plan.argv)
+    for secret in plan.secrets:
+        shown = shown.replace(secret, "***")
+    lines = [f"# ray start argv ({plan.role})", shown]
     if raycmd.gateable(plan.argv):
         lines.append("# (seedcore_boot.raycli is Ray's own `ray` CLI; on a head it waits for the GCS port before "
                      "Ray's first connect, which otherwise costs a fixed 1 s)")
@@ -131,6 +138,8 @@ def run(plan, log, base_env, wait_first: Callable = None):
     phases = {}
     try:
         state.check_writable(s, role)
+        if role == "head" and s.redis_address:
+            redisft.preflight(s, log, fresh=s.redis_fresh)
         pruned = hostcheck.prune_sessions(s.temp_dir, s.keep_sessions)
         if pruned:
             log.event("host", pruned.message)

@@ -17,7 +17,7 @@ _MANAGED = {
     "--min-worker-port": "min_worker_port", "--max-worker-port": "max_worker_port",
     "--worker-port-list": "min_worker_port", "--temp-dir": "temp_dir",
     "--node-ip-address": "node_ip_address", "--num-cpus": "num_cpus", "--num-gpus": "num_gpus",
-    "--object-store-memory": "object_store_memory",
+    "--object-store-memory": "object_store_memory", "--redis-password": "redis_password",
     "--include-dashboard": None, "--log-color": None,
 }
 
@@ -54,8 +54,8 @@ def _node_args(s):
     return args
 
 
-def head_argv(s, ray=("ray",)):
-    """`ray` is the command that runs Ray's CLI (see find_ray)."""
+def head_argv(s, ray=("ray",), redis_password=""):
+    """`ray` is the command that runs Ray's CLI (see find_ray). redis_password: read by redisft.password."""
     check_ray_args(s.ray_args)
     return [
         *_cmd(ray), "start", "--head", "--block", "--log-color=false", "--include-dashboard=true",
@@ -64,6 +64,7 @@ def head_argv(s, ray=("ray",)):
         f"--dashboard-port={s.dashboard_port}",
         f"--dashboard-grpc-port={s.dashboard_grpc_port}",
         f"--ray-client-server-port={s.client_port}",
+        *([f"--redis-password={redis_password}"] if redis_password else []),
         *_node_args(s),
         *s.ray_args,
     ]

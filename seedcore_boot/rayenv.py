@@ -52,6 +52,9 @@ def additions(settings, role):
     if role == "head":
         add["DASHBOARD_METRIC_PORT"] = str(settings.dashboard_metrics_port)
         add["AUTOSCALER_METRIC_PORT"] = str(settings.autoscaler_metrics_port)
+        if settings.redis_address:  # GCS fault tolerance (redisft.py); the password goes on the argv, as Ray wants
+            add["RAY_REDIS_ADDRESS"] = settings.redis_address
+            add["RAY_external_storage_namespace"] = settings.storage_namespace
     return add
 
 

@@ -89,6 +89,20 @@ class Settings:
                                 "exiting (Ray's RAY_gcs_rpc_server_reconnect_timeout_s; Ray's default is 60)",
                                 env=("RAY_gcs_rpc_server_reconnect_timeout_s",), roles=("worker",))
 
+    # GCS fault tolerance (head): see redisft.py.
+    redis_address: Optional[str] = _f(None, "str", "external Redis for GCS fault tolerance: HOST:PORT, redis:// "
+                                      "or rediss:// (TLS); unset, a head restart loses the cluster",
+                                      env=("RAY_REDIS_ADDRESS",), roles=("head",))
+    redis_password: Optional[str] = _f(None, "secret", "Redis password (never shown; Ray 2.20 puts it on "
+                                       "gcs_server's command line)", env=("REDIS_PASSWORD",), roles=("head",))
+    redis_password_file: Optional[str] = _f(None, "abspath", "file holding the Redis password (a Docker or "
+                                            "Kubernetes secret)", roles=("head",))
+    storage_namespace: Optional[str] = _f(None, "str", "the cluster's name in Redis, the same across restarts "
+                                          "of its head (default: seedcore-<hostname>-<gcs_port>)",
+                                          env=("RAY_external_storage_namespace",), roles=("head",))
+    redis_fresh: bool = _f(False, "bool", "delete this namespace's cluster state from Redis before the start "
+                           "(a new cluster; other namespaces untouched)", roles=("head",))
+
     # Serve (head).
     serve: bool = _f(True, "bool", "deploy the Serve application when the head is up", roles=("head",))
     serve_config: Optional[object] = _f(None, "serve_config", "Serve config file in Ray's own schema, "
@@ -302,6 +316,10 @@ def resolve(flags=None, env=None, config_path=None):
         sources[name] = source
     settings = Settings(**values)
     _check(settings, sources)
+    if settings.redis_address and not settings.storage_namespace:
+        from .redisft import default_namespace
+
+        settings = dataclasses.replace(settings, storage_namespace=default_namespace(settings.gcs_port))
     return Resolved(settings, sources, config_path)
 
 
@@ -309,6 +327,15 @@ def _check(s, sources):
     if s.min_worker_port > s.max_worker_port:
         raise usage_error(f"min_worker_port {s.min_worker_port} is above max_worker_port {s.max_worker_port}",
                           "swap them or widen the range")
+    if s.redis_address:
+        from .redisft import check_namespace, parse_address
+
+        parse_address(s.redis_address)
+        if s.storage_namespace:
+            check_namespace(s.storage_namespace)
+    if s.redis_password and s.redis_password_file:
+        raise usage_error(f"redis_password and redis_password_file are both set (from {sources['redis_password']} "
+                          f"and {sources['redis_password_file']})", "keep one of them")
     if s.serve_app and s.serve_config is not None:
         raise usage_error("serve_app and serve_config are both set (from "
                           f"{sources['serve_app']} and {sources['serve_config']})", "keep one of them")
@@ -316,4 +343,10 @@ def _check(s, sources):
 
 def describe(resolved):
     """Rows of (name, value, source) for `config show`."""
-    return [(name, getattr(resolved.settings, name), resolved.sources[name]) for name in FIELDS]
+    return [(name, shown(resolved.settings, name), resolved.sources[name]) for name in FIELDS]
+
+
+def shown(settings, name):
+    """A setting's value as it may be printed: secrets never are."""
+    value = getattr(settings, name)
+    return "***" if FIELDS[name].metadata["kind"] == "secret" and value else value
