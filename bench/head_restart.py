@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from tests.e2e.test_redis import FT_SERVE, LOAD, PASSWORD  # noqa: E402
-from tests.nshost import NsHost, Switch  # noqa: E402
+from tests.nshost import Lan  # noqa: E402
 
 LOAD_SECONDS = 70
 
@@ -35,15 +35,8 @@ def alive_nodes(host):
 
 
 def one_rep(with_redis):
-    switch = Switch()
-    hosts = []
-
-    def host(octet):
-        h = NsHost(f"bench{octet}")
-        hosts.append(h)
-        switch.plug(h, octet)
-        return h
-
+    network = Lan("bench")
+    host = network.host
     try:
         h1, h2 = host(1), host(2)
         env = {}
@@ -92,9 +85,7 @@ def one_rep(with_redis):
         stop.set()
         return healthy, counts, len(workers) - 1
     finally:
-        for h in hosts:
-            h.close()
-        switch.close()
+        network.close()
 
 
 def main():

@@ -58,8 +58,13 @@ def additions(settings, role):
     return add
 
 
+# Ray 2.20 takes these as set even when empty, and an empty RAY_REDIS_ADDRESS crashes `ray start`
+# ("not enough values to unpack", node.py): compose's `${VAR:-}` exports exactly that when FT is off.
+_DROP_WHEN_EMPTY = ("RAY_REDIS_ADDRESS", "RAY_external_storage_namespace")
+
+
 def child_env(settings, role, base_env):
     """A new dict for the child; never mutates base_env (os.environ)."""
-    env = dict(base_env)
+    env = {k: v for k, v in base_env.items() if not (k in _DROP_WHEN_EMPTY and not v.strip())}
     env.update((k, v) for k, v in additions(settings, role).items() if not (k in RAY_DEFAULTS and k in base_env))
     return env

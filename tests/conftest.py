@@ -1,6 +1,6 @@
 import pytest
 
-from tests.nshost import NsHost, Switch, can_make_hosts
+from tests.nshost import Lan, NsHost, can_make_hosts
 
 
 @pytest.fixture
@@ -21,18 +21,8 @@ def lan():
     ok, why = can_make_hosts()
     if not ok:
         pytest.skip(why)
-    switch = Switch()
-    hosts = []
-
-    def make(octet):
-        h = NsHost(f"host{octet}")
-        hosts.append(h)
-        switch.plug(h, octet)
-        return h
-
+    network = Lan()
     try:
-        yield make
+        yield network.host
     finally:
-        for h in hosts:
-            h.close()
-        switch.close()
+        network.close()

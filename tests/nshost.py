@@ -296,3 +296,21 @@ class Switch:
     def close(self):
         self._proc.kill()
         self._proc.wait(timeout=10)
+
+
+class Lan:
+    """Hosts plugged into one Switch at 10.200.0.<octet>; close() ends every host and the switch."""
+
+    def __init__(self, prefix="host"):
+        self.prefix, self.switch, self.hosts = prefix, Switch(), []
+
+    def host(self, octet):
+        h = NsHost(f"{self.prefix}{octet}")
+        self.hosts.append(h)
+        self.switch.plug(h, octet)
+        return h
+
+    def close(self):
+        for h in self.hosts:
+            h.close()
+        self.switch.close()

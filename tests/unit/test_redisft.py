@@ -84,3 +84,14 @@ def test_log_never_prints_a_secret_even_in_rays_lines():
         log.event("start", "argv ... --redis-password=hunter2")
         log.block("gcs_server.out", ["password hunter2"])
         assert "hunter2" not in out.getvalue() and "***" in out.getvalue()
+
+
+def test_an_empty_redis_address_never_reaches_ray():
+    """compose's `RAY_REDIS_ADDRESS: "${SEEDCORE_REDIS_ADDRESS:-}"` exports it empty; Ray 2.20 crashes on that."""
+    from seedcore_boot.rayenv import child_env
+
+    base = {"RAY_REDIS_ADDRESS": "", "RAY_external_storage_namespace": " ", "PATH": "/bin"}
+    s = resolve({}, base).settings
+    assert s.redis_address is None
+    env = child_env(s, "head", base)
+    assert "RAY_REDIS_ADDRESS" not in env and "RAY_external_storage_namespace" not in env and env["PATH"] == "/bin"
