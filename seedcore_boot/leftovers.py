@@ -20,6 +20,8 @@ import time
 
 import psutil
 
+from .components import component_name
+
 NODE = "SEEDCORE_BOOT_NODE"
 SUPERVISOR = "SEEDCORE_BOOT_SUPERVISOR"
 
@@ -82,8 +84,6 @@ def find(prefix, orphaned_only=True):
 
 
 def describe(procs):
-    from .supervisor import component_name
-
     names = []
     for p in procs:
         try:

@@ -11,19 +11,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-import psutil
-
-from . import health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv, serve, state
+from . import components, health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv, serve, state
 from .errors import BootError
 from .headwait import HeadLost
 from .log import ms
 from .supervisor import ChildExited, StopRequested, Supervisor
 
-EXPECTED = {
-    "head": ("gcs_server", "raylet", "dashboard", "dashboard_agent", "runtime_env_agent", "log_monitor",
-             "autoscaler_monitor", "ray_client_server"),
-    "worker": ("raylet", "dashboard_agent", "runtime_env_agent", "log_monitor"),
-}
 FAILURE_GRACE = 3.0  # the node is already broken: no reason to wait the full grace before SIGKILL
 
 
@@ -182,12 +175,12 @@ def run(plan, log, base_env, wait_first: Callable = None):
             t_serve = _start_serve(deployer, plan, log)
         health.wait_all(probes, deadline, sup.sleep, what=f"the {role}")
         present = sup.watch_components()
-        missing = [c for c in EXPECTED[role] if c not in present]
+        missing = [c for c in components.EXPECTED[role] if c not in present]
         if missing:
             raise BootError(f"Ray started without {', '.join(missing)}", "read the Ray log tails above")
         phases["health"] = time.monotonic() - t
         endpoints = endpoints_of(s, role, sup.node_ip)
-        resources = advertised(sup.components.values())  # what Ray made of the host checks
+        resources = components.advertised(sup.components.values())  # what Ray made of the host checks
         if deployer:
             try:
                 deployer.join_put(deadline, sup.sleep)
@@ -263,27 +256,6 @@ def _report_killed(log, killed):
 def _show_tails(log, settings, since):
     for path, lines in raylogs.tails(settings.temp_dir, since=since):
         log.block(path, lines)
-
-
-def advertised(components):
-    """What the node advertises, from the raylet's command line (services.start_raylet writes it as
-    --static_resource_list=NAME,VALUE,...): "CPU=2 memory=10.5GiB object_store_memory=1.80GiB"."""
-    for proc, name in components:
-        if name != "raylet":
-            continue
-        try:
-            arg = next((a for a in proc.cmdline() if a.startswith("--static_resource_list=")), "")
-        except psutil.Error:
-            return "unknown"
-        items = arg.split("=", 1)[-1].split(",")
-        pairs = dict(zip(items[::2], items[1::2]))
-        shown = []
-        for key in ("CPU", "GPU", "memory", "object_store_memory"):
-            if key in pairs:
-                value = float(pairs[key])
-                shown.append(f"{key}={value / 2**30:.2f}GiB" if "memory" in key else f"{key}={value:g}")
-        return " ".join(shown) or "unknown"
-    return "unknown"
 
 
 def dashboard_url(s):

@@ -16,39 +16,13 @@ import time
 import psutil
 
 from . import leftovers, raycli
+from .components import component_name
 from .errors import BootError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND
 
 MARKER = "Ray runtime started."
 _NODE_IP = re.compile(r"Local node IP: (\S+)")
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_PDEATHSIG = 1
-
-# How Ray's long-lived components look in the process table.
-_COMPONENTS = [
-    ("dashboard/dashboard.py", "dashboard"),
-    ("dashboard/agent.py", "dashboard_agent"),
-    ("log_monitor.py", "log_monitor"),
-    ("autoscaler/_private/monitor.py", "autoscaler_monitor"),
-    ("autoscaler/v2/monitor.py", "autoscaler_monitor"),
-    ("ray.util.client.server", "ray_client_server"),
-    ("runtime_env/agent/main.py", "runtime_env_agent"),
-]
-
-
-def component_name(proc):
-    """The Ray component `proc` is, or None (workers, helpers)."""
-    try:
-        name = proc.name()
-        if name in ("gcs_server", "raylet"):
-            return name
-        cmd = " ".join(proc.cmdline()[:3])
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return None
-    for mark, comp in _COMPONENTS:
-        if mark in cmd:
-            return comp
-    return None
-
 
 def _alive(proc):
     try:

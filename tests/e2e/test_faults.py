@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from seedcore_boot.node import TEST_HOLD
-from seedcore_boot.supervisor import component_name
+from seedcore_boot.components import component_name
 from tests.e2e.test_worker import HEAD, start_head
 
 pytestmark = pytest.mark.e2e

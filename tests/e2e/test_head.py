@@ -53,7 +53,7 @@ def test_clean_head_becomes_ready_with_working_metrics(host):
     ready_line = proc.wait_line(READY, timeout=1)
     assert re.search(r"advertises CPU=\d+ memory=[\d.]+GiB object_store_memory=[\d.]+GiB", ready_line), ready_line
     # The cluster's versions, read the way a worker reads them before its start.
-    out = host.python("import platform; from seedcore_boot.headwait import cluster_versions; "
+    out = host.python("import platform; from seedcore_boot.gcsprobe import cluster_versions; "
                       "print(cluster_versions('127.0.0.1', 6379) == ('2.20.0', platform.python_version()))")
     assert out.stdout.strip() == "True", out.stdout + out.stderr
 

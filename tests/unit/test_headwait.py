@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from seedcore_boot import headwait
+from seedcore_boot import gcsprobe, headwait
 from seedcore_boot.errors import BootError
 
 
@@ -25,10 +25,10 @@ def test_check_alive_reply_is_decoded():
     # CheckAliveReply{status: {code: 0}, ray_version: "2.20.0"}, as the GCS sends it
     version = b"2.20.0"
     reply = b"\x0a\x00" + b"\x12" + bytes([len(version)]) + version
-    fields = dict(headwait._fields(reply))
-    assert fields[2] == version and dict(headwait._fields(fields[1])) == {}
+    fields = dict(gcsprobe._fields(reply))
+    assert fields[2] == version and dict(gcsprobe._fields(fields[1])) == {}
     unhealthy = b"\x0a\x06\x08\x05\x12\x02no"
-    assert dict(headwait._fields(dict(headwait._fields(unhealthy))[1])) == {1: 5, 2: b"no"}
+    assert dict(gcsprobe._fields(dict(gcsprobe._fields(unhealthy))[1])) == {1: 5, 2: b"no"}
 
 
 def test_local_address_towards_loopback():
@@ -41,7 +41,7 @@ def test_a_port_that_is_not_a_gcs_is_not_healthy():
     srv.listen()
     port = srv.getsockname()[1]
     try:
-        ok, detail, version = headwait.check_gcs("127.0.0.1", port, timeout=1.0)
+        ok, detail, version = gcsprobe.check_gcs("127.0.0.1", port, timeout=1.0)
     finally:
         srv.close()
     assert not ok and version is None and detail
@@ -95,9 +95,9 @@ def test_head_watch_reports_a_head_that_stops_answering():
 
 
 def test_kv_get_request_encodes_like_protobuf():
-    request = headwait._bytes_field(1, b"CLUSTER_METADATA") + headwait._bytes_field(2, b"cluster")
-    assert dict(headwait._fields(request)) == {1: b"CLUSTER_METADATA", 2: b"cluster"}
-    assert headwait._encode_varint(300) == b"\xac\x02"
+    request = gcsprobe._bytes_field(1, b"CLUSTER_METADATA") + gcsprobe._bytes_field(2, b"cluster")
+    assert dict(gcsprobe._fields(request)) == {1: b"CLUSTER_METADATA", 2: b"cluster"}
+    assert gcsprobe._encode_varint(300) == b"\xac\x02"
 
 
 def test_versions_must_match_to_the_python_patch():
