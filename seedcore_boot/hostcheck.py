@@ -15,7 +15,7 @@ import psutil
 
 from . import objectstore
 from .errors import BootError
-from .objectstore import CGROUP, Decision
+from .objectstore import CGROUP, Decision, read_text
 
 NOFILE_WANTED = 65536  # what KubeRay sets with `ulimit -n` before every `ray start` (ray#29696)
 MIN_FREE = 512 * 2**20  # a temp dir with less than this free cannot hold a node's logs for long
@@ -43,14 +43,6 @@ def raise_nofile(target):
 
 
 # --- CPUs from the cgroup -----------------------------------------------------------------------------
-def _read(path):
-    try:
-        with open(path, encoding="ascii") as fh:
-            return fh.read().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
 def cpuset_count(text):
     """Number of CPUs in a cpuset list such as "0-3,6"; None when empty or unreadable."""
     if not text:
@@ -67,17 +59,17 @@ def cpuset_count(text):
 def cgroup_cpus(root=CGROUP):
     """What the cgroup allows: {"quota": float|None, "cpuset_v1": int|None, "cpuset_v2": int|None}."""
     quota = None
-    q, p = _read(f"{root}/cpu/cpu.cfs_quota_us"), _read(f"{root}/cpu/cpu.cfs_period_us")
+    q, p = read_text(f"{root}/cpu/cpu.cfs_quota_us"), read_text(f"{root}/cpu/cpu.cfs_period_us")
     if q is not None and p is not None:
         try:
             quota = float(q) / float(p) if float(q) > 0 else None
         except (ValueError, ZeroDivisionError):
             quota = None
     else:
-        m = re.fullmatch(r"(\d+) (\d+)", _read(f"{root}/cpu.max") or "")
+        m = re.fullmatch(r"(\d+) (\d+)", read_text(f"{root}/cpu.max") or "")
         quota = int(m.group(1)) / int(m.group(2)) if m and int(m.group(2)) else None
-    return {"quota": quota, "cpuset_v1": cpuset_count(_read(f"{root}/cpuset/cpuset.cpus")),
-            "cpuset_v2": cpuset_count(_read(f"{root}/cpuset.cpus.effective"))}
+    return {"quota": quota, "cpuset_v1": cpuset_count(read_text(f"{root}/cpuset/cpuset.cpus")),
+            "cpuset_v2": cpuset_count(read_text(f"{root}/cpuset.cpus.effective"))}
 
 
 def ray_cpus(found, machine):
@@ -107,9 +99,8 @@ def cpus(num_cpus, found, machine):
 def memory(cgroup=CGROUP, total=None):
     """A line about the memory limit: Ray 2.20 reads the cgroup's (v1 or v2) itself, so this only reports."""
     total = psutil.virtual_memory().total if total is None else total
-    raw = _read(f"{cgroup}/memory/memory.limit_in_bytes") or _read(f"{cgroup}/memory.max") or ""
-    limit = int(raw) if raw.isdigit() and int(raw) < total else None
-    if limit is None:
+    limit = objectstore.memory_limit(cgroup)
+    if limit is None or limit >= total:  # v1 says "no limit" with a huge number
         return Decision(None, "info", f"memory: {total / 2**30:.1f} GiB, no cgroup limit")
     return Decision(limit, "info", f"memory: cgroup limit {limit / 2**30:.2f} GiB of the machine's "
                     f"{total / 2**30:.1f} GiB (Ray reads the limit itself)")

@@ -20,7 +20,9 @@ import time
 
 import psutil
 
+from . import state
 from .components import component_name
+from .errors import BootError
 
 NODE = "SEEDCORE_BOOT_NODE"
 SUPERVISOR = "SEEDCORE_BOOT_SUPERVISOR"
@@ -45,41 +47,35 @@ def marks(proc):
 
 
 def supervisor_alive(pid, before):
-    """Whether pid is a live seedcore-boot process started before `before` (a recycled pid is not)."""
+    """Whether pid is a live seedcore-boot supervisor started before `before` (a recycled pid is not)."""
     try:
-        proc = psutil.Process(pid)
-        cmd = " ".join(proc.cmdline())
-        return ("seedcore_boot" in cmd or "seedcore-boot" in cmd) and proc.create_time() <= before + 1
-    except (psutil.Error, OSError):
+        return state.is_ours(pid) and psutil.Process(pid).create_time() <= before + 1
+    except psutil.Error:
         return False
 
 
-def _is_watchdog(proc):
+def orphaned(proc):
+    """The node name when `proc` belongs to a node whose supervisor died, else None."""
+    got = marks(proc)
     try:
-        return "seedcore_boot.leftovers" in " ".join(proc.cmdline()[:3])
-    except (psutil.Error, OSError):
-        return True
+        return got[0] if got and not supervisor_alive(got[1], proc.create_time()) else None
+    except psutil.Error:
+        return None
 
 
-def find(prefix, orphaned_only=True):
-    """Live processes marked with a node name under `prefix` (a state dir or one node's name), by default
-    only those whose supervisor is gone."""
+def find(prefix):
+    """Live processes of nodes under `prefix` (a state dir, or one node's name) whose supervisor is gone.
+    (The watchdog is not marked: the supervisor marks only the environment of its `ray start` child.)"""
     found = []
     for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
-            continue
-        got = marks(proc)
-        if not got or not (got[0] == prefix or got[0].startswith(prefix.rstrip("/") + "/")):
+        name = orphaned(proc) if proc.pid != os.getpid() else None
+        if not name or not (name == prefix or name.startswith(prefix.rstrip("/") + "/")):
             continue
         try:
-            if proc.status() == psutil.STATUS_ZOMBIE or _is_watchdog(proc):
-                continue
-            started = proc.create_time()
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
         except psutil.Error:
             continue
-        if orphaned_only and supervisor_alive(got[1], started):
-            continue
-        found.append(proc)
     return found
 
 
@@ -115,9 +111,6 @@ def _send(proc, sig):
 def stop(settings, timeout, say):
     """`seedcore-boot stop`: SIGTERM each live supervisor under this temp dir and wait for it; then end the
     processes of any node under it whose supervisor died (grace_period, then SIGKILL). Returns 0."""
-    from . import state
-    from .errors import BootError
-
     nodes = state.running_nodes(settings)
     for _, record in nodes:
         pid = record["pid"]
@@ -145,9 +138,7 @@ def stop(settings, timeout, say):
 def orphan_of(pid):
     """The node name when `pid` belongs to a node whose supervisor died, else None (for busy-port hints)."""
     try:
-        proc = psutil.Process(pid)
-        got = marks(proc)
-        return got[0] if got and not supervisor_alive(got[1], proc.create_time()) else None
+        return orphaned(psutil.Process(pid))
     except psutil.Error:
         return None
 

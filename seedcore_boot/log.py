@@ -19,9 +19,7 @@ class Log:
     def _emit(self, record, text):
         try:
             out = json.dumps(record, default=str) if self.fmt == "json" else text
-            for secret in self.secrets:
-                out = out.replace(secret, "***")
-            self.stream.write(out + "\n")
+            self.stream.write(redact(out, self.secrets) + "\n")
             self.stream.flush()
         except (BrokenPipeError, ValueError):
             pass  # our stdout is gone (closed pipe): keep supervising rather than die mid-stop
@@ -48,6 +46,12 @@ class Log:
         """Several lines of context (log tails), framed so they read as one unit."""
         self._emit({"ts": time.time(), "source": "log_tail", "title": title, "lines": lines},
                    "\n".join([f"----- {title} -----", *lines, "-" * (len(title) + 12)]))
+
+
+def redact(text, secrets):
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def ms(seconds):

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional
 from . import components, health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv, serve, state
 from .errors import BootError
 from .headwait import HeadLost
-from .log import ms
+from .log import ms, redact
 from .supervisor import ChildExited, StopRequested, Supervisor
 
 FAILURE_GRACE = 3.0  # the node is already broken: no reason to wait the full grace before SIGKILL
@@ -77,10 +77,7 @@ def _role_only(resolved, role):
 
 
 def dry_run_text(plan):
-    shown = shlex.join(plan.argv)
-    for secret in plan.secrets:
-        shown = shown.replace(secret, "***")
-    lines = [f"# ray start argv ({plan.role})", shown]
+    lines = [f"# ray start argv ({plan.role})", redact(shlex.join(plan.argv), plan.secrets)]
     if raycmd.gateable(plan.argv):
         lines.append("# (seedcore_boot.raycli is Ray's own `ray` CLI; on a head it waits for the GCS port before "
                      "Ray's first connect, which otherwise costs a fixed 1 s)")

@@ -31,16 +31,26 @@ SHM_WIGGLE = 0.95                 # Ray's own margin when it caps by /dev/shm (r
 CGROUP = "/sys/fs/cgroup"
 
 
-def _read(path):
+def read_text(path):
+    """A small kernel file's text, stripped; None when it is not there or not readable."""
     try:
         with open(path, encoding="ascii") as fh:
-            return fh.read()
+            return fh.read().strip()
     except (OSError, UnicodeDecodeError):
         return None
 
 
+def memory_limit(cgroup=CGROUP):
+    """The cgroup's memory limit as Ray reads it (utils.get_system_memory): v1's memory.limit_in_bytes when
+    the file is there, else v2's memory.max; None without a number ("max", no cgroup)."""
+    raw = read_text(os.path.join(cgroup, "memory", "memory.limit_in_bytes"))
+    if raw is None:
+        raw = read_text(os.path.join(cgroup, "memory.max"))
+    return int(raw) if raw and raw.isdigit() else None
+
+
 def _cgroup_used(stat_path, usage_path, inactive_key, active_key):
-    stat, usage = _read(stat_path), _read(usage_path)
+    stat, usage = read_text(stat_path), read_text(usage_path)
     if stat is None or usage is None:
         return None
     fields = dict(line.split()[:2] for line in stat.splitlines() if len(line.split()) >= 2)
@@ -55,14 +65,7 @@ def available_memory(cgroup=CGROUP, total=None, used=None):
     """Ray's estimate_available_memory(): the system (or cgroup) limit minus what is in use."""
     vm = None if total is not None and used is not None else psutil.virtual_memory()
     total = vm.total if total is None else total
-    limit = None
-    v1 = _read(os.path.join(cgroup, "memory", "memory.limit_in_bytes"))
-    if v1 is not None:
-        limit = int(v1.strip())
-    else:
-        v2 = _read(os.path.join(cgroup, "memory.max"))
-        if v2 is not None and v2.strip().isdigit():
-            limit = int(v2.strip())
+    limit = memory_limit(cgroup)
     system = min(limit, total) if limit is not None else total
     in_use = _cgroup_used(os.path.join(cgroup, "memory", "memory.stat"),
                           os.path.join(cgroup, "memory", "memory.usage_in_bytes"),

@@ -49,7 +49,7 @@ def check_writable(settings, role):
 
 
 def _owner(path):
-    """'owner uid U, mode 755' of the nearest existing directory on the way to path."""
+    """'DIR is owned by uid U, mode 755' for the nearest existing directory on the way to path."""
     while path and not os.path.exists(path):
         path = os.path.dirname(path)
     try:

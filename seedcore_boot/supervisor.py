@@ -24,6 +24,7 @@ _NODE_IP = re.compile(r"Local node IP: (\S+)")
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_PDEATHSIG = 1
 
+
 def _alive(proc):
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
