@@ -87,3 +87,25 @@ def test_gated_cli_runs_only_once_released():
     assert released.returncode == 0 and "2.20.0" in released.stdout
     dropped = _gated("")  # the supervisor went away without releasing it
     assert dropped.returncode == 0 and dropped.stdout == ""
+
+
+def test_rays_sigterm_handler_runs_once():
+    """A second SIGTERM while Ray's handler stops the node must not re-enter it (it deadlocks on its lock)."""
+    import os
+    import signal
+
+    from seedcore_boot.raycli import sigterm_once
+
+    calls = []
+
+    def handler(signum, frame):
+        calls.append(signum)
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the handler runs
+
+    previous = signal.signal(signal.SIGTERM, sigterm_once(handler))
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert calls == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
