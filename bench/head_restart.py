@@ -1,109 +1,14 @@
-"""A head's death and restart, with and without GCS fault tolerance (Redis), in the same run.
+"""Kept for old references: `python -m bench --only restart --reps REPS` (a head's death and restart without and with Redis).
 
-Three namespaced hosts on one emulated LAN: the head (10.200.0.1), a worker holding the Serve replica and a
-proxy (10.200.0.2), Redis (10.200.0.3). A client on the worker's host calls the worker's proxy in a loop.
-The head's whole host is killed, and 10 s later the same `seedcore-boot head` command runs again on a new
-host with the same address. Without Redis the worker exits when its head is lost (head_lost_timeout 10 s)
-and this script restarts it, as a restart policy would; with Redis it has head_lost_timeout 120 s.
-
-Measured: from the kill to the cluster healthy again (the new head ready, two nodes ALIVE, the application
-RUNNING and answering on the worker's proxy), and the requests that failed meanwhile.
-
-    python bench/head_restart.py [REPS]        (root; Debian's redis-server)
+    python bench/head_restart.py [REPS]        (root; default 1)
 """
 
-import json
 import os
-import statistics
 import sys
-import threading
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from tests.e2e.test_redis import FT_SERVE, LOAD, PASSWORD  # noqa: E402
-from tests.nshost import Lan  # noqa: E402
-
-LOAD_SECONDS = 70
-
-
-def alive_nodes(host):
-    status, body = host.http("http://127.0.0.1:8265/nodes?view=summary")
-    if status != 200:
-        return 0
-    return sum(n["raylet"]["state"] == "ALIVE" for n in json.loads(body)["data"]["summary"])
-
-
-def one_rep(with_redis):
-    network = Lan("bench")
-    host = network.host
-    try:
-        h1, h2 = host(1), host(2)
-        env = {}
-        if with_redis:
-            h3 = host(3)
-            h3.spawn(["redis-server", "--port", "6390", "--bind", "10.200.0.3", "--save", "", "--appendonly", "no",
-                      "--protected-mode", "no", "--requirepass", PASSWORD]).wait_line("Ready to accept", 30)
-            env = {"RAY_REDIS_ADDRESS": "10.200.0.3:6390", "REDIS_PASSWORD": PASSWORD,
-                   "RAY_external_storage_namespace": "bench"}
-
-        def start_head(h):
-            h.write("/tmp/serve.yaml", FT_SERVE)
-            return h.boot("head", "--node-ip-address", "10.200.0.1", "--num-cpus", "0", "--serve-config",
-                          "/tmp/serve.yaml", "--serve-http-host", "0.0.0.0", env=env)
-
-        worker_args = ["worker", "--address", "10.200.0.1:6379", "--num-cpus", "1", "--head-lost-timeout",
-                       "120" if with_redis else "10", "--", '--resources={"worker": 1}']
-        workers = [h2.boot(*worker_args)]
-        stop = threading.Event()
-
-        def restart_policy():  # `restart: on-failure`: a worker that exits 1 is started again
-            while not stop.is_set():
-                if workers[-1].popen.poll() is not None:
-                    workers.append(h2.boot(*worker_args))
-                time.sleep(0.2)
-
-        threading.Thread(target=restart_policy, daemon=True).start()
-        head = start_head(h1)
-        head.wait_line("head ready", 180)
-        load = h2.spawn([sys.executable, "-c", LOAD, str(LOAD_SECONDS)])
-        time.sleep(3)
-        killed = time.monotonic()
-        h1.close()
-        head.kill()
-        time.sleep(10)
-        h1 = host(1)
-        head = start_head(h1)
-        head.wait_line("head ready", 240)
-        while True:
-            status, _ = h2.http("http://127.0.0.1:8000/health", timeout=2)
-            if status == 200 and alive_nodes(h1) >= 2:
-                break
-            time.sleep(0.2)
-        healthy = time.monotonic() - killed
-        counts = json.loads(load.wait_line(lambda l: l.startswith("{"), LOAD_SECONDS + 60))
-        stop.set()
-        return healthy, counts, len(workers) - 1
-    finally:
-        network.close()
-
-
-def main():
-    reps = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    results = {True: [], False: []}
-    for i in range(reps):
-        for with_redis in (False, True):  # alternate, so drift hits both alike
-            healthy, counts, restarts = one_rep(with_redis)
-            results[with_redis].append((healthy, counts))
-            print(f"rep {i + 1} {'with' if with_redis else 'without'} Redis: healthy again {healthy:.1f} s after "
-                  f"the kill; requests {counts['failed']} failed of {counts['ok'] + counts['failed']}; worker "
-                  f"restarted {restarts} time(s)", flush=True)
-    for with_redis, rows in results.items():
-        failed = sum(c["failed"] for _, c in rows)
-        total = sum(c["ok"] + c["failed"] for _, c in rows)
-        print(f"{'with' if with_redis else 'without'} Redis: healthy again after "
-              f"{statistics.median(h for h, _ in rows):.1f} s (median), {failed} of {total} requests failed")
-
+from bench.__main__ import main  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    main(["--only", "restart", "--reps", sys.argv[1] if len(sys.argv) > 1 else "1"])

@@ -1,0 +1,1 @@
+"""Benchmarks against plain Ray: `python -m bench` (see __main__.py)."""

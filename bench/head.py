@@ -1,0 +1,148 @@
+"""A head without Serve, each rep on fresh hosts, in turn:
+
+- `seedcore-boot head --no-serve`: the command line to "Ray runtime started." and to "head ready"; the
+  peak RSS of the seedcore-boot process itself; `--help`, `check-ports` (before the start) and `status`
+  (while it runs); SIGTERM to every process of the node gone.
+- plain `ray start --head --block` with the same ports and flags: to the marker, to the same endpoints
+  answering (seedcore_boot.health's probes, polled from inside the host); the peak RSS of the `ray start`
+  process; `ray --help`, `ray status`; SIGTERM to every process gone.
+- plain `ray start --head` and then `ray stop` (on that isolated host only): to every process gone.
+
+Also the raylet's 1 s object-store socket retry, from raylet.out ("Starting object store" to
+"ObjectManager server started"), which seedcore-boot's RAY_raylet_client_* defaults avoid (formerly
+bench/head_start.py).
+"""
+
+import re
+from datetime import datetime
+
+from tests.nshost import NsHost
+
+from . import hosts
+
+TARGET_STOP = {"kind": "diff_max", "value": 0.2}
+
+
+def declare(c):
+    c.declare("head.marker", 'head: command to "Ray runtime started."', "s", "seedcore-boot head --no-serve",
+              "ray start --head --block", {"kind": "ratio_max", "value": 0.60})
+    c.declare("head.ready", "head: command to ready (every endpoint answering)", "s",
+              'seedcore-boot "head ready"', "ray start --head --block, endpoints polled", None)
+    c.declare("head.raylet_retry", "head: the raylet slept 1 s on its object-store socket (1 = it did)", "count",
+              "seedcore-boot", "plain")
+    c.declare("stop.head", "stop: head without Serve, SIGTERM to all processes gone", "s",
+              "seedcore-boot head --no-serve", "ray start --head --block, SIGTERM", TARGET_STOP)
+    c.declare("stop.head_orphans", "stop: head without Serve, processes left 1 s after exit", "count",
+              "seedcore-boot", "ray start --head --block, SIGTERM", {"kind": "zero"})
+    c.declare("stop.ray_stop", "stop: `ray stop` after `ray start --head`, to all processes gone", "s",
+              "ray stop", note="a baseline: plain Ray's other way to stop")
+    c.declare("stop.ray_stop_orphans", "stop: `ray stop`, processes left 1 s after it returned", "count",
+              "ray stop")
+    c.declare("supervisor.rss", "supervisor: peak RSS of the process itself while a head runs", "MB",
+              "seedcore-boot (python)", "`ray start --block` (python)", {"kind": "max", "value": 60})
+    c.declare("cli.help", "cli: `--help`", "ms", "seedcore-boot --help", "ray --help")
+    c.declare("cli.status", "cli: `status` against a running head", "ms", "seedcore-boot status", "ray status")
+    c.declare("cli.check_ports", "cli: `seedcore-boot check-ports` (fresh host)", "ms", "seedcore-boot check-ports")
+
+
+def raylet_slept(host):
+    try:
+        text = host.read("/tmp/ray/session_latest/logs/raylet.out")
+
+        def at(mark):
+            line = next(l for l in text.splitlines() if mark in l)
+            return datetime.strptime(re.search(r"\d\d:\d\d:\d\d,\d+", line).group(0), "%H:%M:%S,%f")
+
+        return int((at("ObjectManager server started") - at("Starting object store")).total_seconds() > 0.5)
+    except (OSError, StopIteration, AttributeError):
+        return None
+
+
+def _ours(c, log):
+    host = NsHost("bench-head-ours")
+    try:
+        (help_s, _), (ports_s, ports_rc) = hosts.time_cmds(host, [[*hosts.BOOT, "--help"],
+                                                                   [*hosts.BOOT, "check-ports"]])
+        c.add("cli.help", "ours", help_s * 1000)
+        c.add("cli.check_ports", "ours", ports_s * 1000 if ports_rc == 0 else None)
+        t0 = hosts.time.monotonic()
+        proc = host.spawn([*hosts.BOOT, "head", "--no-serve"])
+        rss = hosts.RssWatch(proc.inner().pid)
+        marker = hosts.stamp(proc, hosts.MARKER, 120) - t0
+        ready = hosts.stamp(proc, "head ready", 120) - t0
+        (status_s, status_rc), = hosts.time_cmds(host, [[*hosts.BOOT, "status"]])
+        peak = rss.stop()
+        stop, exited, orphans = hosts.timed_stop(host, proc)
+        c.add("head.marker", "ours", marker)
+        c.add("head.ready", "ours", ready)
+        c.add("supervisor.rss", "ours", peak)
+        c.add("cli.status", "ours", status_s * 1000 if status_rc == 0 else None)
+        c.add("stop.head", "ours", stop)
+        c.add("stop.head_orphans", "ours", orphans)
+        c.add("head.raylet_retry", "ours", raylet_slept(host))
+        log(f"seedcore-boot: marker {marker:.2f} s, ready {ready:.2f} s, rss {peak:.1f} MB, status "
+            f"{status_s * 1000:.0f} ms (rc {status_rc}), stop {_s(stop)} (exit {_s(exited)}), orphans {orphans}, "
+            f"--help {help_s * 1000:.0f} ms, check-ports {ports_s * 1000:.0f} ms")
+    finally:
+        host.close()
+
+
+def _plain_block(c, log):
+    host = NsHost("bench-head-plain")
+    try:
+        (help_s, _), = hosts.time_cmds(host, [[hosts.RAY, "--help"]])
+        c.add("cli.help", "baseline", help_s * 1000)
+        argv, _ = hosts.plain_argv("head")
+        ready_poll = hosts.poller(host, hosts.POLL_READY, 120)
+        t0 = hosts.time.monotonic()
+        proc = host.spawn(argv, env=hosts.UNBUFFERED)
+        rss = hosts.RssWatch(proc.inner().pid)
+        marker = hosts.stamp(proc, hosts.MARKER, 120) - t0
+        ready = hosts.poll_result(ready_poll, 130) - t0
+        (status_s, status_rc), = hosts.time_cmds(host, [[hosts.RAY, "status"]])
+        peak = rss.stop()
+        stop, exited, orphans = hosts.timed_stop(host, proc)
+        c.add("head.marker", "baseline", marker)
+        c.add("head.ready", "baseline", ready)
+        c.add("supervisor.rss", "baseline", peak)
+        c.add("cli.status", "baseline", status_s * 1000 if status_rc == 0 else None)
+        c.add("stop.head", "baseline", stop)
+        c.add("stop.head_orphans", "baseline", orphans)
+        c.add("head.raylet_retry", "baseline", raylet_slept(host))
+        log(f"plain --block: marker {marker:.2f} s, ready {ready:.2f} s, rss {peak:.1f} MB, ray status "
+            f"{status_s * 1000:.0f} ms (rc {status_rc}), stop {_s(stop)} (exit {_s(exited)}), orphans {orphans}, "
+            f"ray --help {help_s * 1000:.0f} ms")
+    finally:
+        host.close()
+
+
+def _plain_ray_stop(c, log):
+    host = NsHost("bench-head-raystop")
+    try:
+        argv, _ = hosts.plain_argv("head", block=False)
+        out = host.run(argv, env=hosts.UNBUFFERED, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f"ray start --head: {out.stdout[-300:]}{out.stderr[-300:]}")
+        stop, exited, orphans = hosts.timed_stop(host, None, command=[hosts.RAY, "stop"])
+        c.add("stop.ray_stop", "ours", stop)
+        c.add("stop.ray_stop_orphans", "ours", orphans)
+        log(f"ray start + ray stop: stop {_s(stop)} (ray stop returned {_s(exited)}), orphans {orphans}")
+    finally:
+        host.close()
+
+
+def _s(x):
+    return "-" if x is None else f"{x:.2f} s"
+
+
+def run(c, reps, log):
+    declare(c)
+    for i in range(reps):
+        order = [_ours, _plain_block, _plain_ray_stop]
+        if i % 2:
+            order = order[::-1]  # alternate, so drift hits both alike
+        for fn in order:
+            try:
+                fn(c, lambda msg: log(f"head rep {i + 1}: {msg}"))
+            except Exception as exc:  # a failed rep is reported and skipped, the run goes on
+                log(f"head rep {i + 1}: {fn.__name__} FAILED: {exc}")
