@@ -1,8 +1,11 @@
-"""The two GCS calls a worker makes before `ray start`, over plain gRPC with hand-encoded protobuf, so the
-supervisor never imports ray.
+"""The GCS calls a worker makes itself, over plain gRPC with hand-encoded protobuf, so the supervisor never
+imports ray (the import alone takes about a second).
 
-CheckAlive (NodeInfoGcsService) is what `ray start` itself uses to probe a GCS; InternalKVGet reads the
-cluster metadata Ray checks at join time.
+Before `ray start`: CheckAlive (NodeInfoGcsService) is what `ray start` itself uses to probe a GCS;
+InternalKVGet reads the cluster metadata Ray checks at join time. At a drain (drain.py): GetAllNodeInfo
+finds this node's id, DrainNode (AutoscalerStateService, what Ray's hidden `ray drain-node` sends) marks it
+draining. Field numbers are from the wheel's generated gcs_service_pb2 / gcs_pb2 / autoscaler_pb2; the unit
+tests decode replies built with those classes.
 """
 
 _CHECK_ALIVE = "/ray.rpc.NodeInfoGcsService/CheckAlive"  # the call `ray start` itself uses to probe the GCS
@@ -44,10 +47,8 @@ def check_gcs(ip, port, timeout):
     """(healthy, detail, ray_version): the GCS answers CheckAlive with status OK, not merely TCP."""
     import grpc
 
-    target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
     try:
-        with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
-            reply = channel.unary_unary(_CHECK_ALIVE)(b"", timeout=timeout)
+        reply = _call(ip, port, _CHECK_ALIVE, b"", timeout)
     except grpc.RpcError as exc:
         code = exc.code().name.lower() if hasattr(exc, "code") and exc.code() else "error"
         detail = (exc.details() or "").split("\n")[0] if hasattr(exc, "details") else ""
@@ -70,6 +71,19 @@ def _bytes_field(num, value):
     return bytes([num << 3 | 2]) + _encode_varint(len(value)) + value
 
 
+def _varint_field(num, value):
+    return bytes([num << 3]) + _encode_varint(value)
+
+
+def _call(ip, port, method, request, timeout):
+    """The raw reply of one unary call; raises grpc.RpcError."""
+    import grpc
+
+    target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        return channel.unary_unary(method)(request, timeout=timeout)
+
+
 def _encode_varint(n):
     out = b""
     while True:
@@ -89,12 +103,63 @@ def cluster_versions(ip, port, timeout=3.0):
 
     import grpc
 
-    target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
     request = _bytes_field(1, b"CLUSTER_METADATA") + _bytes_field(2, b"cluster")
     try:
-        with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
-            reply = channel.unary_unary(_KV_GET)(request, timeout=timeout)
+        reply = _call(ip, port, _KV_GET, request, timeout)
         meta = json.loads(dict(_fields(reply)).get(2, b"") or b"null")
         return meta["ray_version"], meta["python_version"]
     except (grpc.RpcError, ValueError, KeyError, TypeError, IndexError):
         return None
+
+
+_GET_ALL_NODES = "/ray.rpc.NodeInfoGcsService/GetAllNodeInfo"
+_DRAIN_NODE = "/ray.rpc.autoscaler.AutoscalerStateService/DrainNode"
+DRAIN_NODE_REASON_PREEMPTION = 2  # autoscaler_pb2.DrainNodeReason; the raylet accepts it on a busy node too
+
+
+class GcsError(Exception):
+    """A GCS call failed (unreachable, refused, or an answer we cannot read)."""
+
+
+def node_id(ip, port, node_ip, node_manager_port, timeout=3.0):
+    """Hex id of the ALIVE node whose raylet is at node_ip:node_manager_port, or None if there is none.
+
+    GetAllNodeInfoReply: node_info_list 2 (repeated GcsNodeInfo). GcsNodeInfo: node_id 1,
+    node_manager_address 2, node_manager_port 5, state 7 (ALIVE is 0, so it is absent on the wire)."""
+    reply = _rpc(ip, port, _GET_ALL_NODES, b"", timeout)
+    try:
+        for num, raw in _fields(reply):
+            if num != 2:
+                continue
+            info = dict(_fields(raw))
+            if (info.get(2, b"").decode() == node_ip and info.get(5) == node_manager_port
+                    and info.get(7, 0) == 0):
+                return info[1].hex()
+    except (ValueError, IndexError, KeyError, UnicodeDecodeError):
+        raise GcsError("the GCS answered GetAllNodeInfo with something we cannot read") from None
+    return None
+
+
+def drain_request(node_hex, reason_message, deadline_ms):
+    """DrainNodeRequest: node_id 1 (bytes), reason 2 (enum), reason_message 3, deadline_timestamp_ms 4."""
+    return (_bytes_field(1, bytes.fromhex(node_hex)) + _varint_field(2, DRAIN_NODE_REASON_PREEMPTION)
+            + _bytes_field(3, reason_message.encode()) + _varint_field(4, deadline_ms))
+
+
+def drain_node(ip, port, node_hex, reason_message, deadline_ms, timeout=3.0):
+    """(accepted, rejection message) for marking the node draining until deadline_ms (Unix ms).
+
+    DrainNodeReply: is_accepted 1, rejection_reason_message 2."""
+    reply = dict(_fields(_rpc(ip, port, _DRAIN_NODE, drain_request(node_hex, reason_message, deadline_ms),
+                              timeout)))
+    return bool(reply.get(1, 0)), reply.get(2, b"").decode(errors="replace")
+
+
+def _rpc(ip, port, method, request, timeout):
+    import grpc
+
+    try:
+        return _call(ip, port, method, request, timeout)
+    except grpc.RpcError as exc:
+        code = exc.code().name.lower() if hasattr(exc, "code") and exc.code() else "error"
+        raise GcsError(f"{method.rsplit('/', 1)[-1]} to {ip}:{port} failed: {code}") from None

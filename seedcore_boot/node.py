@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from . import components, health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv, serve, state
+from . import components, drain, health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv, serve, state
 from .errors import BootError
 from .headwait import HeadLost
 from .log import ms, redact
@@ -60,7 +60,8 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
     secret = redisft.password(settings) if role == "head" and settings.redis_address else ""
     argv = (raycmd.head_argv(settings, ray, secret) if role == "head"
             else raycmd.worker_argv(settings, address, ray))
-    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role), notes, decisions, nofile,
+    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role, raycmd.gateable(argv)), notes,
+                decisions, nofile,
                 secrets=[secret] if secret else [])
     if serve_config is not None:
         plan.serve = serve.finalize(serve_config, settings.serve_http_host, settings.serve_http_port)
@@ -115,8 +116,8 @@ def security_warnings(settings, role, node_ip, log):
 def run(plan, log, base_env, wait_first: Callable = None):
     """Run the node until stopped. Returns the exit code; raises BootError for failures."""
     s, role = plan.settings, plan.role
-    sup = Supervisor(plan.argv, rayenv.child_env(s, role, base_env), log, s.grace_period,
-                     node_name=leftovers.node_name(s, role))
+    env = rayenv.child_env(s, role, base_env, raycmd.gateable(plan.argv))
+    sup = Supervisor(plan.argv, env, log, s.grace_period, node_name=leftovers.node_name(s, role))
     sup.install_signal_handlers()  # from here on, SIGTERM at any phase means: stop, exit 0
     started_wall = time.time()
     for note in plan.notes:
@@ -201,6 +202,8 @@ def run(plan, log, base_env, wait_first: Callable = None):
             sup.sleep(0.25)
     except StopRequested as stop:
         log.event("stop", f"{stop} received, stopping the {role} (grace {s.grace_period:g} s)")
+        if role == "worker":
+            drain.drain(sup, s, log, str(stop))  # Serve leaves the node first, so the stop fails no request
         killed = sup.stop()
         _report_killed(log, killed)
         log.event("stop", f"{role} stopped")

@@ -8,7 +8,7 @@ in the child's environment untouched so that nothing a user exported disappears.
 
 import dataclasses
 
-from . import ports
+from . import ports, servedrain
 
 
 def move_disabled_metrics(settings, resolved_sources, avoid):
@@ -41,8 +41,10 @@ RAY_DEFAULTS = {
 }
 
 
-def additions(settings, role):
-    """The variables we add to the child's environment, in the order they are printed."""
+def additions(settings, role, ours=True):
+    """The variables we add to the child's environment, in the order they are printed.
+
+    ours: Ray runs from our own Python (raycmd.gateable), so its workers can import seedcore_boot."""
     add = {"PYTHONUNBUFFERED": "1"}  # ray start's output is a pipe to us; unbuffered keeps the marker prompt
     add.update(RAY_DEFAULTS)
     if role == "worker":
@@ -55,6 +57,10 @@ def additions(settings, role):
         if settings.redis_address:  # GCS fault tolerance (redisft.py); the password goes on the argv, as Ray wants
             add["RAY_REDIS_ADDRESS"] = settings.redis_address
             add["RAY_external_storage_namespace"] = settings.storage_namespace
+        if settings.serve_drain and ours:
+            # Ray's worker setup hook, in every worker of this node: Serve's controller learns which nodes
+            # drain (servedrain.py). Only with our Python: another Ray's workers could not import the hook.
+            add[servedrain.HOOK_ENV] = servedrain.HOOK
     return add
 
 
@@ -63,8 +69,9 @@ def additions(settings, role):
 _DROP_WHEN_EMPTY = ("RAY_REDIS_ADDRESS", "RAY_external_storage_namespace")
 
 
-def child_env(settings, role, base_env):
+def child_env(settings, role, base_env, ours=True):
     """A new dict for the child; never mutates base_env (os.environ)."""
     env = {k: v for k, v in base_env.items() if not (k in _DROP_WHEN_EMPTY and not v.strip())}
-    env.update((k, v) for k, v in additions(settings, role).items() if not (k in RAY_DEFAULTS and k in base_env))
+    env.update((k, v) for k, v in additions(settings, role, ours).items()
+               if not (k in RAY_DEFAULTS and k in base_env))
     return env

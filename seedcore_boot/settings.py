@@ -88,6 +88,10 @@ class Settings:
     head_lost_timeout: int = _f(10, "count", "seconds a worker's raylet tries to reach a lost head before "
                                 "exiting (Ray's RAY_gcs_rpc_server_reconnect_timeout_s; Ray's default is 60)",
                                 env=("RAY_gcs_rpc_server_reconnect_timeout_s",), roles=("worker",))
+    drain_timeout: float = _f(45.0, "seconds", "on SIGTERM, the longest a worker waits for Serve to move its "
+                              "replicas (and proxy) to other nodes before Ray stops; 0 stops at once. Give the "
+                              "orchestrator drain_timeout + grace_period + 5 s (stop_grace_period, "
+                              "terminationGracePeriodSeconds)", roles=("worker",))
 
     # GCS fault tolerance (head): see redisft.py.
     redis_address: Optional[str] = _f(None, "str", "external Redis for GCS fault tolerance: HOST:PORT, redis:// "
@@ -111,6 +115,9 @@ class Settings:
     serve_app: Optional[str] = _f(None, "str", "module:attr of a single Serve app (shorthand)",
                                   roles=("head",))
     serve_optional: bool = _f(False, "bool", "keep the head running when Serve fails", roles=("head",))
+    serve_drain: bool = _f(True, "bool", "Serve moves replicas off draining nodes (a stopping worker): patches "
+                           "Ray 2.20's Serve controller, in the head's own Ray workers only, to read them from "
+                           "the GCS (servedrain.py); false keeps Ray's behaviour", roles=("head",))
     serve_http_host: Optional[str] = _f(None, "host", "Serve proxy interface (default: 0.0.0.0 in a "
                                         "container, 127.0.0.1 otherwise)", roles=("head",))
     serve_http_port: int = _f(8000, "port", "Serve proxy HTTP port", roles=("head",))

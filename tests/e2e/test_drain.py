@@ -1,0 +1,159 @@
+"""A worker's stop fails no request: it drains Serve off its node before Ray stops (seedcore_boot/drain.py,
+servedrain.py). Three emulated hosts, all started by seedcore-boot; load through the head's proxy."""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+HEAD = "10.200.0.1:6379"
+APP_DIR = "/tmp/apps"  # each host's private /tmp; every node gets it on PYTHONPATH
+APP_SOURCE = os.path.join(os.path.dirname(__file__), "drain_app.py")
+
+SERVE = """
+applications:
+  - name: slow
+    route_prefix: /
+    import_path: drain_app:app
+    deployments:
+      - name: Slow
+        num_replicas: 2
+        max_replicas_per_node: 1
+        ray_actor_options: {num_cpus: 1}
+"""
+
+# 4 clients in a loop through the head's proxy until told to stop (a file) or 120 s; every failure with its
+# time and cause.
+LOAD = r"""
+import json, os, threading, time, urllib.request
+end = time.monotonic() + 120
+ok, failed = [0], []
+def client():
+    while time.monotonic() < end and not os.path.exists("/tmp/stop-load"):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:8000/", timeout=30) as r:
+                ok[0] += 1
+        except Exception as exc:
+            failed.append([round(time.time(), 2), repr(exc)[:200]])
+            time.sleep(0.05)
+threads = [threading.Thread(target=client) for _ in range(4)]
+[t.start() for t in threads]
+print("load running", flush=True)
+[t.join() for t in threads]
+print(json.dumps({"ok": ok[0], "failed": failed}), flush=True)
+"""
+
+
+def with_app(host):
+    with open(APP_SOURCE, encoding="utf-8") as fh:
+        host.write(f"{APP_DIR}/drain_app.py", fh.read())
+    return {"PYTHONPATH": APP_DIR}
+
+
+def start_worker(host, *args):
+    return host.boot("worker", "--address", HEAD, "--num-cpus", "1", *args, env=with_app(host))
+
+
+def replicas(head_host):
+    """[(state, node_ip)] of the app's replicas, as the head's Serve API reports them."""
+    status, body = head_host.http("http://127.0.0.1:8265/api/serve/applications/")
+    assert status == 200, body
+    app = json.loads(body)["applications"].get("slow")
+    if not app:
+        return "MISSING", []
+    return app["status"], [(r["state"], r["node_ip"]) for r in app["deployments"]["Slow"]["replicas"]]
+
+
+def wait_restored(head_host, timeout=90):
+    """The app RUNNING with both replicas RUNNING on two nodes; returns their node addresses."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, reps = replicas(head_host)
+        if status == "RUNNING" and len(reps) == 2 and {s for s, _ in reps} == {"RUNNING"} \
+                and len({ip for _, ip in reps}) == 2:
+            return {ip for _, ip in reps}
+        assert time.monotonic() < deadline, (status, reps)
+        time.sleep(0.5)
+
+
+def test_stopping_a_worker_that_holds_a_replica_fails_no_request(lan):
+    hosts = {f"10.200.0.{i}": lan(i) for i in (1, 2, 3)}
+    h1 = hosts["10.200.0.1"]
+    h1.write("/tmp/serve.yaml", SERVE)
+    workers = {ip: start_worker(hosts[ip]) for ip in ("10.200.0.2", "10.200.0.3")}
+    head = h1.boot("head", "--node-ip-address", "10.200.0.1", "--num-cpus", "1", "--serve-config",
+                   "/tmp/serve.yaml", env=with_app(h1))
+    head.wait_line("head ready", timeout=240)
+    for w in workers.values():
+        w.wait_line("worker ready", timeout=180)
+
+    for round_ in range(3):
+        on = wait_restored(h1)
+        victim_ip = sorted(ip for ip in on if ip != "10.200.0.1")[0]  # a worker that holds a replica
+        victim = workers[victim_ip]
+        h1.run(["rm", "-f", "/tmp/stop-load"])
+        load = h1.spawn(["python3", "-c", LOAD])
+        load.wait_line("load running", timeout=30)
+        time.sleep(3)
+        t0 = time.monotonic()
+        victim.signal(signal.SIGTERM)
+        assert victim.wait(60) == 0, victim.output_tail()
+        took = time.monotonic() - t0
+        out = victim.output
+        # Serve's default proxy_location (EveryNode): the worker's proxy drains too, which takes Serve at
+        # least RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S (30 s).
+        assert "marked draining for 45 s" in out, out
+        assert "waiting for Serve to move ProxyActor, ServeReplica:slow:Slow" in out, out
+        assert "drained in" in out and "drain cut short" not in out, out
+        assert took < 45 + 8, took  # within drain_timeout and the stop's grace (a bound, not a benchmark)
+        assert hosts[victim_ip].processes() == [], [p.info for p in hosts[victim_ip].processes()]
+        time.sleep(2)
+        h1.write("/tmp/stop-load", "")
+        result = json.loads(load.wait_line(lambda l: l.startswith("{"), timeout=60))
+        assert result["ok"] > 100 and result["failed"] == [], (round_, result)
+        assert set(wait_restored(h1)) != {victim_ip}  # restored without the stopped node
+        workers[victim_ip] = start_worker(hosts[victim_ip])  # back, for the next round
+        workers[victim_ip].wait_line("worker ready", timeout=180)
+
+    head.signal(signal.SIGTERM)
+    assert head.wait(60) == 0
+
+
+PINNED = """
+applications:
+  - name: slow
+    route_prefix: /
+    import_path: drain_app:app
+    deployments:
+      - name: Slow
+        num_replicas: 1
+        ray_actor_options: {num_cpus: 0, resources: {worker: 0.01}}  # only the worker can hold it
+"""
+
+
+def test_a_drain_cut_short_by_its_timeout_still_stops_cleanly(lan):
+    h1, h2 = lan(1), lan(2)
+    h1.write("/tmp/serve.yaml", PINNED)
+    worker = start_worker(h2, "--drain-timeout", "3", "--", '--resources={"worker": 1}')
+    head = h1.boot("head", "--node-ip-address", "10.200.0.1", "--num-cpus", "1", "--serve-config",
+                   "/tmp/serve.yaml", env=with_app(h1))
+    head.wait_line("head ready", timeout=240)
+    worker.wait_line("worker ready", timeout=180)
+    # One request in flight for 20 s: Serve's graceful stop of the replica waits for it, past our 3 s.
+    slow = h1.spawn(["python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/?sleep=20', "
+                     "timeout=60)"])
+    time.sleep(2)
+    t0 = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(60) == 0, worker.output_tail()
+    took = time.monotonic() - t0
+    assert "marked draining for 3 s" in worker.output
+    assert "drain cut short by drain_timeout (3 s)" in worker.output, worker.output_tail()
+    assert 3 <= took < 3 + 8, took
+    assert h2.processes() == []
+    slow.kill()
+    head.signal(signal.SIGTERM)
+    assert head.wait(60) == 0
