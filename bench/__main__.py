@@ -84,6 +84,7 @@ def run(args, argv):
     if not ok:
         sys.exit(why)
     c = report.Collector()
+    load_before = os.getloadavg()
     t0 = time.monotonic()
     started = datetime.now(timezone.utc)
     durations = {}
@@ -95,7 +96,7 @@ def run(args, argv):
         log(f"case {name}: {durations[name]:.0f} s")
     doc = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "command": "python -m bench " + shlex.join(argv),
            "reps": args.reps, "cases": names, "case_duration_s": durations,
-           "duration_s": round(time.monotonic() - t0, 1), "machine": machine(), "source": source(), "metrics": c.metrics()}
+           "duration_s": round(time.monotonic() - t0, 1), "machine": dict(machine(), load_before=load_before, load_after=os.getloadavg()), "source": source(), "metrics": c.metrics()}
     doc["command"] = doc["command"].strip()
     print()
     for m in doc["metrics"]:

@@ -59,6 +59,10 @@ def declare(c):
         c.declare(f"cluster.n{n}", f"cluster: head + {n} worker(s) on {n + 1} hosts, first command to "
                   f"{n + 1} nodes alive and a task run on each", "s", "seedcore-boot head + worker",
                   "ray start --block on the same hosts", {"kind": "ratio_max", "value": 0.70} if n == 4 else None)
+    c.declare("cluster.n4_busy", "cluster: head + 4 workers, share of the 2 CPUs busy while forming", "%",
+              "seedcore-boot", "plain", None, note="near 100 %: the machine, not waiting, is the floor")
+    c.declare("cluster.n4_supervisor_cpu", "cluster: head + 4 workers, CPU seconds of the 5 supervising "
+              "processes while forming", "s", "seedcore-boot processes", "`ray start --block` processes")
     c.declare("stop.worker", "stop: worker (head + 1 worker), SIGTERM to all its processes gone", "s",
               "seedcore-boot worker", "ray start --address --block, SIGTERM", TARGET_STOP)
     c.declare("stop.worker_orphans", "stop: worker, processes left on its host 1 s after exit", "count",
@@ -94,12 +98,21 @@ def one(c, mode, n, log):
         hs = [lan.host(k) for k in range(1, n + 2)]
         head_argv, worker_argvs, env = commands(mode, n)
         check = hosts.poller(hs[0], CHECK, n + 1, 240, f"{HEAD}:6379")
+        ticks = hosts.cpu_ticks()
         t0 = hosts.time.monotonic()
         head = hs[0].spawn(head_argv, env=env)
         workers = [h.spawn(a, env=env) for h, a in zip(hs[1:], worker_argvs)]
+        supervisors = [p.inner().pid for p in [head, *workers]]
         formed = hosts.poll_result(check, 250) - t0
+        busy = hosts.busy_since(ticks) * 100
+        sup_cpu = [hosts.cpu_seconds(pid) for pid in supervisors]
+        sup_cpu = None if None in sup_cpu else sum(sup_cpu)
         c.add(f"cluster.n{n}", side, formed)
-        msg = f"{mode} N={n}: formed in {formed:.2f} s; markers {marks(head, workers, t0)}"
+        if n == 4:
+            c.add("cluster.n4_busy", side, busy)
+            c.add("cluster.n4_supervisor_cpu", side, sup_cpu)
+        msg = (f"{mode} N={n}: formed in {formed:.2f} s, CPUs {busy:.0f} % busy, supervisors' CPU "
+               f"{'-' if sup_cpu is None else f'{sup_cpu:.1f} s'}; markers {marks(head, workers, t0)}")
         if n == 1:
             stop, exited, orphans = hosts.timed_stop(hs[1], workers[0])
             c.add("stop.worker", side, stop)

@@ -169,6 +169,30 @@ def timed_stop(host, proc, sig=signal.SIGTERM, limit=30.0, orphan_after=1.0, com
         time.sleep(0.02)
 
 
+def cpu_ticks():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+def busy_since(start):
+    """The share of the machine's CPUs busy since cpu_ticks() returned `start` (0..1)."""
+    b1, t1 = cpu_ticks()
+    return (b1 - start[0]) / max(1, t1 - start[1])
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of one process (not its children)."""
+    try:
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+    except psutil.Error:
+        return None
+
+
 def describe(procs):
     out = []
     for p in procs:

@@ -85,6 +85,8 @@ def fmt(x, unit):
         return f"{x:.1f} MB"
     if unit == "count":
         return f"{x:g}"
+    if unit == "%":
+        return f"{x:.0f} %"
     return f"{x:g} {unit}".rstrip()
 
 
@@ -146,6 +148,9 @@ def table(doc):
         f"Linux {mach['kernel']}" if mach.get("kernel") else "",
         f"Python {mach['python']}" if mach.get("python") else "",
         f"Ray {mach['ray']}" if mach.get("ray") else "") if x)
+    load = mach.get("load_before"), mach.get("load_after")
+    if all(load):
+        machine += f"; load average {load[0][0]:.1f} before, {load[1][0]:.1f} after"
     dur = doc.get("duration_s")
     head = [f"Measured {doc.get('date', '?')} on {machine or 'an unknown machine'} with "
             f"`{doc.get('command', 'python -m bench')}`"

@@ -7,7 +7,8 @@ from bench import report
 
 DOC = {
     "date": "2026-12-01 21:00 UTC", "command": "python -m bench --reps 3", "reps": 3, "duration_s": 600,
-    "machine": {"nproc": 2, "memory_gib": 23.6, "kernel": "6.1.0", "python": "3.11.2", "ray": "2.20.0"},
+    "machine": {"nproc": 2, "memory_gib": 23.6, "kernel": "6.1.0", "python": "3.11.2", "ray": "2.20.0",
+                "load_before": [0.52, 0.3, 0.1], "load_after": [1.24, 1.0, 0.5]},
     "metrics": [
         {"id": "head.marker", "label": "head: to the marker", "unit": "s", "ours_label": "seedcore-boot",
          "ours": [2.0, 2.5, 2.2], "baseline_label": "ray start", "baseline": [4.0, 3.0, 5.0],
@@ -95,7 +96,7 @@ def test_cells_and_console_lines():
 
 def test_table_has_machine_command_targets_and_verdicts():
     t = report.table(DOC)
-    assert "2 CPUs, 23.6 GiB memory, Linux 6.1.0" in t
+    assert "2 CPUs, 23.6 GiB memory, Linux 6.1.0" in t and "load average 0.5 before, 1.2 after" in t
     assert "2026-12-01 21:00 UTC" in t and "`python -m bench --reps 3`" in t and "10 min in all" in t
     rows = {r.split(" | ")[0].lstrip("| "): r for r in t.splitlines() if r.startswith("| ") and "---" not in r}
     assert "| 0.55 | ratio <= 0.6 | yes |" in rows["head: to the marker"]
