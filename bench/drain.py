@@ -1,11 +1,12 @@
 """A worker stopped under Serve load: plain `ray start --block` workers against seedcore-boot workers, which
-drain first (seedcore_boot/drain.py), in the same run (about 1.5 minutes a rep; only when asked:
+drain first (seedcore_boot/drain.py), in the same run (about 2 minutes a rep; only when asked:
 `python -m bench --only drain`).
 
 Three namespaced hosts on one emulated LAN, as the issue measured it: a seedcore-boot head (10.200.0.1,
-1 CPU, Serve's proxy on the head only) and two workers of one kind (1 CPU each); an app with 2 replicas,
+1 CPU) and two workers of one kind (1 CPU each); an app with 2 replicas,
 at most 1 per node, each request taking 0.2 s (tests/e2e/drain_app.py); 4 clients in a loop through the
-head's proxy. SIGTERM goes to a worker holding a replica; the load runs on for 8 s after that worker's
+head's proxy; Serve's proxies on every node (its default, as in tests/e2e/test_drain.py), so our drain
+waits for the worker's proxy too (30 s or more). SIGTERM goes to a worker holding a replica; the load runs on for 8 s after that worker's
 exit (plain Ray's failures came in the ~4 s after the SIGTERM). Measured: requests failed, and the
 seconds from the SIGTERM until that worker's host has no process left.
 """
@@ -18,8 +19,6 @@ from tests.e2e.test_drain import LOAD, SERVE, replicas, wait_restored, with_app
 from tests.nshost import Lan
 
 HEAD = "10.200.0.1:6379"
-# Serve's proxy on the head only: the requests go through it, and a plain worker has none to lose.
-HEAD_ONLY = "proxy_location: HeadOnly\n" + SERVE
 
 
 def worker(host, side):
@@ -34,7 +33,7 @@ def one_rep(side):
     try:
         h1, h2, h3 = network.host(1), network.host(2), network.host(3)
         by_ip = {"10.200.0.2": h2, "10.200.0.3": h3}
-        h1.write("/tmp/serve.yaml", HEAD_ONLY)
+        h1.write("/tmp/serve.yaml", SERVE)
         head = h1.boot("head", "--node-ip-address", "10.200.0.1", "--num-cpus", "1", "--serve-config",
                        "/tmp/serve.yaml", env=with_app(h1))
         # The head is ready only once both replicas run, and the second needs a worker: a plain worker
@@ -47,7 +46,7 @@ def one_rep(side):
         load = h1.spawn(["python3", "-c", LOAD])
         load.wait_line("load running", 30)
         time.sleep(3)
-        gone, _, orphans = hosts.timed_stop(by_ip[victim], procs[victim], limit=90)
+        gone, _, orphans = hosts.timed_stop(by_ip[victim], procs[victim], limit=120)
         time.sleep(8)
         h1.write("/tmp/stop-load", "")
         counts = json.loads(load.wait_line(lambda l: l.startswith("{"), 60))

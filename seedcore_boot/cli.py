@@ -180,7 +180,9 @@ def status(config_path, mode, as_json, **opts):
 
 @cli.command(epilog=_env_epilog())
 @settings_options()
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds to wait for it to exit")
+@click.option("--timeout", type=float, default=None,
+              help="seconds to wait for each node to exit [default: 30, or for a worker drain_timeout + "
+                   "grace_period + 5 if longer]")
 def stop(config_path, timeout, **opts):
     """Stop the node(s) seedcore-boot started under this temp dir, also those whose supervisor died; never
     touches other Ray processes."""

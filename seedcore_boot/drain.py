@@ -23,6 +23,7 @@ import time
 import psutil
 
 from . import gcsprobe, headwait
+from .errors import BootError
 from .log import ms
 
 SERVE_TITLES = ("ray::ServeReplica", "ray::ProxyActor")
@@ -56,17 +57,16 @@ def drain(sup, settings, log, why):
     except (gcsprobe.GcsError, OSError) as exc:
         log.warn("drain", f"cannot mark this node draining: {exc}; stopping without a drain")
         return False
-    if node is None:
-        log.warn("drain", f"the head knows no node at {sup.node_ip}:{settings.node_manager_port}; "
-                 "stopping without a drain")
-        return False
+    if node is None:  # stopped before its raylet registered: nothing can be on it
+        log.event("drain", f"the head knows no node at {sup.node_ip}:{settings.node_manager_port} yet: "
+                  "nothing to drain")
+        return True
     here = serve_actors(sup.descendants())
     log.event("drain", f"node {node[:12]} marked draining for {timeout:g} s (drain_timeout)"
               + (f"; waiting for Serve to move {', '.join(sorted(here))}" if here else "; no Serve actor here"))
     while here:
-        if sup.hurry or time.monotonic() >= deadline or _ray_gone(sup):
-            cause = ("a second signal" if sup.hurry else "Ray exiting" if _ray_gone(sup)
-                     else f"drain_timeout ({timeout:g} s)")
+        cause = _cut_short(sup, deadline, timeout)
+        if cause:
             log.warn("drain", f"drain cut short by {cause} after {ms(time.monotonic() - start)}: still on this "
                      f"node: {', '.join(sorted(here))}; their in-flight requests may fail")
             return False
@@ -89,6 +89,26 @@ def _mark_draining(sup, settings, why, timeout):
     return node
 
 
-def _ray_gone(sup):
+def _cut_short(sup, deadline, timeout):
+    """Why the drain must end now with Serve actors still here, or None."""
+    if sup.hurry:
+        return "a second signal"
     sup.reap()
-    return sup.returncode is not None
+    if sup.returncode is not None:
+        return "Ray exiting"
+    if _head_gone(sup):
+        return "the head going away"
+    if time.monotonic() >= deadline:
+        return f"drain_timeout ({timeout:g} s)"
+    return None
+
+
+def _head_gone(sup):
+    """A worker's head watch (headwait.HeadWatch) says the head is lost: Serve cannot move anything now."""
+    for guard in sup.guards:
+        try:
+            guard()
+        except BootError:
+            return True
+    return False
+

@@ -108,21 +108,30 @@ def _send(proc, sig):
         pass
 
 
+def stop_budget(settings, role):
+    """Seconds a node's stop may take before anything is wrong: the drain, then Ray's stop and its grace
+    (30 s at least, as before workers drained)."""
+    return max(30.0, (settings.drain_timeout if role == "worker" else 0) + settings.grace_period + 5)
+
+
 def stop(settings, timeout, say):
     """`seedcore-boot stop`: SIGTERM each live supervisor under this temp dir and wait for it; then end the
-    processes of any node under it whose supervisor died (grace_period, then SIGKILL). Returns 0."""
+    processes of any node under it whose supervisor died (grace_period, then SIGKILL). Returns 0.
+
+    timeout None: as long as the node's own stop may take (a worker drains first, drain.py)."""
     nodes = state.running_nodes(settings)
     for _, record in nodes:
         pid = record["pid"]
+        wait = stop_budget(settings, record["role"]) if timeout is None else timeout
         say(f"stopping the {record['role']} (pid {pid})")
         try:
             proc = psutil.Process(pid)
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout)
+            proc.wait(wait)
         except psutil.NoSuchProcess:
             pass
         except psutil.TimeoutExpired:
-            raise BootError(f"the {record['role']} (pid {pid}) did not exit within {timeout:g} s",
+            raise BootError(f"the {record['role']} (pid {pid}) did not exit within {wait:g} s",
                             f"kill it with `kill -9 {pid}`") from None
     orphans = find(settings.state_dir())
     if orphans:

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from . import components, drain, health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv, serve, state
+from . import (components, drain, health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv, serve,
+               servedrain, state)
 from .errors import BootError
 from .headwait import HeadLost
 from .log import ms, redact
@@ -84,6 +85,8 @@ def dry_run_text(plan):
                      "Ray's first connect, which otherwise costs a fixed 1 s)")
     lines.append("# environment additions")
     lines += [f"{k}={shlex.quote(v)}" + ("  # unless exported" if k in rayenv.RAY_DEFAULTS else "")
+              + ("  # Ray's worker setup hook: Serve moves replicas off draining workers (serve_drain)"
+                 if k == servedrain.HOOK_ENV else "")
               for k, v in plan.env_additions.items()]
     lines += [f"# note: {n}" for n in plan.notes]
     lines += [f"# host: {d.message}" for d in plan.host]

@@ -139,3 +139,12 @@ def test_no_drain_when_it_is_off_or_there_is_no_node_yet():
     assert drain.drain(Sup(), s, log=None, why="SIGTERM") is True
     s = resolve({}, {}).settings
     assert drain.drain(Sup(), s, log=None, why="SIGTERM") is True  # SIGTERM before `ray start`
+
+
+def test_stop_waits_for_a_worker_as_long_as_its_drain_and_stop_may_take():
+    from seedcore_boot.leftovers import stop_budget
+
+    s = resolve({}, {}).settings
+    assert stop_budget(s, "worker") == 45 + 8 + 5
+    assert stop_budget(s, "head") == 30  # as before workers drained
+    assert stop_budget(resolve({"drain_timeout": "0"}, {}).settings, "worker") == 30
