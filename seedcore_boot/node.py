@@ -61,8 +61,8 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
     secret = redisft.password(settings) if role == "head" and settings.redis_address else ""
     argv = (raycmd.head_argv(settings, ray, secret) if role == "head"
             else raycmd.worker_argv(settings, address, ray))
-    plan = Plan(role, settings, planned, argv, rayenv.additions(settings, role, raycmd.gateable(argv)), notes,
-                decisions, nofile,
+    env_additions = rayenv.additions(settings, role, raycmd.gateable(argv))
+    plan = Plan(role, settings, planned, argv, env_additions, notes, decisions, nofile,
                 secrets=[secret] if secret else [])
     if serve_config is not None:
         plan.serve = serve.finalize(serve_config, settings.serve_http_host, settings.serve_http_port)
