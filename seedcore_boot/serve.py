@@ -197,6 +197,18 @@ class ServeFailed(BootError):
     pass
 
 
+# Right after a head starts, the GCS can be alive while the head is not yet in its actor scheduler's resource
+# view; an actor pinned to the head (soft=False: Serve's proxy) then fails at once as "infeasible" and the
+# PUT answers 500 (seen here: 1 of about a dozen starts with workers joining at the same moment). The head
+# becomes schedulable a moment later, so that one answer is retried, briefly.
+START_RACE_RETRIES = 10
+START_RACE_PAUSE = 0.5
+
+
+def start_race(text):
+    return "ActorUnschedulableError" in text and "NodeAffinitySchedulingStrategy" in text
+
+
 class Deployer:
     """PUT a config to the dashboard, then wait until it is RUNNING and every health route answers 200."""
 
@@ -216,7 +228,14 @@ class Deployer:
     def put(self):
         apps, _ = self.applications()
         self._before = {n: a.get("last_deployed_time_s") for n, a in (apps or {}).items()}
-        status, text = http("PUT", f"{self.dashboard_url}/api/serve/applications/", body=self.config, timeout=30)
+        for attempt in range(1, START_RACE_RETRIES + 1):
+            status, text = http("PUT", f"{self.dashboard_url}/api/serve/applications/", body=self.config,
+                                timeout=30)
+            if not (status == 500 and start_race(text)) or attempt == START_RACE_RETRIES:
+                break
+            self.log.warn("serve", f"Serve could not place its actor on the head yet (Ray's start-up race, "
+                          f"ray-project/ray#64285); deploying again in {START_RACE_PAUSE:g} s")
+            time.sleep(START_RACE_PAUSE)
         if status != 200:
             raise ServeFailed(f"Serve rejected the config (HTTP {status}): {_first_line(text)}",
                               "fix the Serve config; it uses Ray's `serve deploy` schema")

@@ -82,3 +82,69 @@ def test_host_default_depends_on_container(monkeypatch):
 def test_finalize_sets_what_preflight_checked():
     out = serve.finalize({"applications": [{"import_path": "m:a"}]}, "127.0.0.1", 8123)
     assert out["http_options"] == {"host": "127.0.0.1", "port": 8123}
+
+
+class _Dashboard:
+    """A real HTTP server on loopback answering Serve's REST API the way a just-started head can: the PUT
+    fails with the start-up race `fails` times, then succeeds."""
+
+    RACE = ("ray.exceptions.ActorUnschedulableError: The actor is not schedulable: The node specified via "
+            "NodeAffinitySchedulingStrategy doesn't exist any more or is infeasible, and soft=False was specified.")
+
+    def __init__(self, fails, error=RACE):
+        import http.server
+        import threading
+
+        outer = self
+        self.puts = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, text):
+                self.send_response(code)
+                self.end_headers()
+                self.wfile.write(text.encode())
+
+            def do_GET(self):
+                self._send(200, '{"applications": {}}')
+
+            def do_PUT(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.puts += 1
+                self._send(500, error) if outer.puts <= fails else self._send(200, "")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+class _Log:
+    def __init__(self):
+        self.lines = []
+
+    def warn(self, phase, msg):
+        self.lines.append(msg)
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    monkeypatch.setattr(serve, "START_RACE_PAUSE", 0.01)
+
+
+def test_the_start_up_race_is_deployed_again(fast_retries):
+    dash, log = _Dashboard(fails=2), _Log()
+    serve.Deployer(dash.url, {"applications": []}, {}, log).put()
+    assert dash.puts == 3 and len(log.lines) == 2 and "ray-project/ray#64285" in log.lines[0]
+
+
+def test_other_rejections_and_a_race_that_lasts_fail_the_deploy(fast_retries):
+    dash = _Dashboard(fails=1, error="ValueError: bad import_path")
+    with pytest.raises(serve.ServeFailed, match="HTTP 500.*bad import_path"):
+        serve.Deployer(dash.url, {"applications": []}, {}, _Log()).put()
+    assert dash.puts == 1
+    dash = _Dashboard(fails=100)
+    with pytest.raises(serve.ServeFailed, match="ActorUnschedulableError"):
+        serve.Deployer(dash.url, {"applications": []}, {}, _Log()).put()
+    assert dash.puts == serve.START_RACE_RETRIES
