@@ -4,6 +4,7 @@ servedrain.py). Three emulated hosts, all started by seedcore-boot; load through
 import json
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -79,6 +80,12 @@ def wait_restored(head_host, timeout=90):
         time.sleep(0.5)
 
 
+def sample(head_host, out, done):
+    while not done.is_set():
+        out.append(replicas(head_host)[0])
+        time.sleep(0.5)
+
+
 def test_stopping_a_worker_that_holds_a_replica_fails_no_request(lan):
     hosts = {f"10.200.0.{i}": lan(i) for i in (1, 2, 3)}
     h1 = hosts["10.200.0.1"]
@@ -98,10 +105,16 @@ def test_stopping_a_worker_that_holds_a_replica_fails_no_request(lan):
         load = h1.spawn(["python3", "-c", LOAD])
         load.wait_line("load running", timeout=30)
         time.sleep(3)
+        statuses, sampling = [], threading.Event()  # the app's status, sampled through the stop
+        sampler = threading.Thread(target=sample, args=(h1, statuses, sampling), daemon=True)
+        sampler.start()
         t0 = time.monotonic()
         victim.signal(signal.SIGTERM)
         assert victim.wait(60) == 0, victim.output_tail()
         took = time.monotonic() - t0
+        sampling.set()
+        sampler.join(timeout=30)
+        assert len(statuses) > 5 and set(statuses) == {"RUNNING"}, statuses
         out = victim.output
         # Serve's default proxy_location (EveryNode): the worker's proxy drains too, which takes Serve at
         # least RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S (30 s).
