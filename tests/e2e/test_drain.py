@@ -14,17 +14,15 @@ HEAD = "10.200.0.1:6379"
 APP_DIR = "/tmp/apps"  # each host's private /tmp; every node gets it on PYTHONPATH
 APP_SOURCE = os.path.join(os.path.dirname(__file__), "drain_app.py")
 
-SERVE = """
-applications:
-  - name: slow
-    route_prefix: /
-    import_path: drain_app:app
-    deployments:
-      - name: Slow
-        num_replicas: 2
-        max_replicas_per_node: 1
-        ray_actor_options: {num_cpus: 1}
-"""
+
+
+def serve_yaml(deployment):
+    """The app drain_app.py on every node, its one deployment configured by `deployment`."""
+    return ("applications:\n  - {name: slow, route_prefix: /, import_path: 'drain_app:app', deployments: "
+            f"[{{name: Slow, {deployment}}}]}}\n")
+
+
+SERVE = serve_yaml("num_replicas: 2, max_replicas_per_node: 1, ray_actor_options: {num_cpus: 1}")
 
 # 4 clients in a loop through the head's proxy until told to stop (a file) or 120 s; every failure with its
 # time and cause.
@@ -135,16 +133,8 @@ def test_stopping_a_worker_that_holds_a_replica_fails_no_request(lan):
     assert head.wait(60) == 0
 
 
-PINNED = """
-applications:
-  - name: slow
-    route_prefix: /
-    import_path: drain_app:app
-    deployments:
-      - name: Slow
-        num_replicas: 1
-        ray_actor_options: {num_cpus: 0, resources: {worker: 0.01}}  # only the worker can hold it
-"""
+# One replica that only the worker can hold.
+PINNED = serve_yaml("num_replicas: 1, ray_actor_options: {num_cpus: 0, resources: {worker: 0.01}}")
 
 
 def test_a_drain_cut_short_by_its_timeout_still_stops_cleanly(lan):
