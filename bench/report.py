@@ -67,7 +67,8 @@ def finish(metric):
     out["ours_summary"] = summary(metric.get("ours"))
     if "baseline" in metric:
         out["baseline_summary"] = summary(metric.get("baseline"))
-        out["ratio"] = ratio(metric.get("ours"), metric.get("baseline"))
+        # a ratio of counts (orphans, retries) says nothing
+        out["ratio"] = None if metric.get("unit") == "count" else ratio(metric.get("ours"), metric.get("baseline"))
     met, what = evaluate(metric)
     if metric.get("target"):
         out["target_met"], out["target_text"] = met, what
@@ -80,7 +81,7 @@ def fmt(x, unit):
     if unit == "s":
         return f"{x:.2f} s"
     if unit == "ms":
-        return f"{x:.0f} ms" if x >= 10 else f"{x:.1f} ms"
+        return f"{x:.0f} ms" if x >= 10 or x == 0 else f"{x:.1f} ms"
     if unit == "MB":
         return f"{x:.1f} MB"
     if unit == "count":
@@ -95,10 +96,10 @@ def cell(samples, unit):
     s = summary(samples)
     if s["n"] == 0:
         return "-"
-    if s["n"] == 1 or s["min"] == s["max"]:
-        return fmt(s["median"], unit)
     lo, hi = fmt(s["min"], unit), fmt(s["max"], unit)
-    lo = lo.rsplit(" ", 1)[0] if unit in ("s", "ms", "MB") else lo  # "2.31-2.40 s", unit once
+    if s["n"] == 1 or lo == hi:
+        return fmt(s["median"], unit)
+    lo = lo.rsplit(" ", 1)[0] if unit in ("s", "ms", "MB", "%") else lo  # "2.31-2.40 s", unit once
     return f"{fmt(s['median'], unit)} ({lo}-{hi})"
 
 
@@ -152,9 +153,9 @@ def table(doc):
     if all(load):
         machine += f"; load average {load[0][0]:.1f} before, {load[1][0]:.1f} after"
     dur = doc.get("duration_s")
-    head = [f"Measured {doc.get('date', '?')} on {machine or 'an unknown machine'} with "
-            f"`{doc.get('command', 'python -m bench')}`"
-            + (f" ({_reps(doc.get('reps'))} each, {_minutes(dur)} in all)" if dur else "") + ".",
+    head = [f"Measured {doc.get('date', '?')} with `{doc.get('command', 'python -m bench')}`"
+            + (f" ({_reps(doc.get('reps'))} each, {_minutes(dur)} in all)" if dur else "")
+            + f" on {machine or 'an unknown machine'}.",
             "Each cell: median (min-max); ratio = median of seedcore-boot / median of the baseline.",
             "",
             "| measure | seedcore-boot | baseline (plain Ray) | ratio | target | met |",

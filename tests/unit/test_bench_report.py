@@ -82,6 +82,10 @@ def test_collector_keeps_order_and_computes():
     assert [m["id"] for m in got] == ["b", "a"]
     assert got[0]["ratio"] == 0.25 and got[0]["target_met"] is True
     assert got[1]["ours_summary"]["median"] == 3.0 and "ratio" not in got[1]
+    c.declare("n", "N", "count", "ours", "plain")
+    c.add("n", "ours", 0)
+    c.add("n", "baseline", 1)
+    assert c.metrics()[2]["ratio"] is None  # no ratio of counts
 
 
 def test_cells_and_console_lines():
@@ -89,6 +93,8 @@ def test_cells_and_console_lines():
     assert report.cell([70.0], "MB") == "70.0 MB"
     assert report.cell([], "s") == "-"
     assert report.cell([0, 0], "count") == "0"
+    assert report.cell([28.61, 28.64], "MB") == "28.6 MB"  # equal once rounded: no range
+    assert report.cell([97.2, 99.1], "%") == "98 % (97-99 %)"
     lines = report.print_lines(DOC["metrics"][0])
     assert "ratio 0.55" in lines[0] and "target ratio <= 0.6: met" in lines[0]
     assert "min 2.00 s  median 2.20 s  max 2.50 s" in lines[1]
