@@ -6,6 +6,8 @@ seedcore-boot `head --no-serve` / `worker` against plain `ray start --block` wit
 With N = 1 the worker is then stopped (SIGTERM until every process of it on its host is gone).
 """
 
+import os
+
 from tests.nshost import Lan
 
 from . import hosts
@@ -61,6 +63,10 @@ def declare(c):
                   "ray start --block on the same hosts", {"kind": "ratio_max", "value": 0.70} if n == 4 else None)
     c.declare("cluster.n4_busy", "cluster: head + 4 workers, share of the 2 CPUs busy while forming", "%",
               "seedcore-boot", "plain", None, note="near 100 %: the machine, not waiting, is the floor")
+    c.declare("cluster.n4_cpu_total", "cluster: head + 4 workers, CPU seconds the whole machine spent while forming",
+              "s", "seedcore-boot", "plain")
+    c.declare("cluster.n4_floor", "cluster: head + 4 workers, that CPU time spread over every CPU (the least "
+              "wall time that work needs here)", "s", "seedcore-boot", "plain")
     c.declare("cluster.n4_supervisor_cpu", "cluster: head + 4 workers, CPU seconds of the 5 supervising "
               "processes while forming", "s", "seedcore-boot processes", "`ray start --block` processes")
     c.declare("stop.worker", "stop: worker (head + 1 worker), SIGTERM to all its processes gone", "s",
@@ -104,14 +110,18 @@ def one(c, mode, n, log):
         workers = [h.spawn(a, env=env) for h, a in zip(hs[1:], worker_argvs)]
         supervisors = [p.inner().pid for p in [head, *workers]]
         formed = hosts.poll_result(check, 250) - t0
-        busy = hosts.busy_since(ticks) * 100
+        busy, cpu_s = hosts.busy_since(ticks)
+        busy *= 100
         sup_cpu = [hosts.cpu_seconds(pid) for pid in supervisors]
         sup_cpu = None if None in sup_cpu else sum(sup_cpu)
         c.add(f"cluster.n{n}", side, formed)
         if n == 4:
             c.add("cluster.n4_busy", side, busy)
             c.add("cluster.n4_supervisor_cpu", side, sup_cpu)
-        msg = (f"{mode} N={n}: formed in {formed:.2f} s, CPUs {busy:.0f} % busy, supervisors' CPU "
+            c.add("cluster.n4_cpu_total", side, cpu_s)
+            c.add("cluster.n4_floor", side, cpu_s / (os.cpu_count() or 1))
+        msg = (f"{mode} N={n}: formed in {formed:.2f} s, CPUs {busy:.0f} % busy ({cpu_s:.1f} CPU s), "
+               f"supervisors' CPU "
                f"{'-' if sup_cpu is None else f'{sup_cpu:.1f} s'}; markers {marks(head, workers, t0)}")
         if n == 1:
             stop, exited, orphans = hosts.timed_stop(hs[1], workers[0])

@@ -34,10 +34,10 @@ def declare(c):
               "seedcore-boot head --no-serve", "ray start --head --block, SIGTERM", TARGET_STOP)
     c.declare("stop.head_orphans", "stop: head without Serve, processes left 1 s after exit", "count",
               "seedcore-boot", "ray start --head --block, SIGTERM", {"kind": "zero"})
-    c.declare("stop.ray_stop", "stop: `ray stop` after `ray start --head`, to all processes gone", "s",
-              "ray stop", note="a baseline: plain Ray's other way to stop")
+    c.declare("stop.ray_stop", "stop: head, plain Ray's other way: `ray start --head`, then `ray stop`, to all "
+              "processes gone", "s", "-", "ray stop")
     c.declare("stop.ray_stop_orphans", "stop: `ray stop`, processes left 1 s after it returned", "count",
-              "ray stop")
+              "-", "ray stop")
     c.declare("supervisor.rss", "supervisor: peak RSS of the process itself while a head runs", "MB",
               "seedcore-boot (python)", "`ray start --block` (python)", {"kind": "max", "value": 60})
     c.declare("cli.help", "cli: `--help`", "ms", "seedcore-boot --help", "ray --help")
@@ -124,8 +124,8 @@ def _plain_ray_stop(c, log):
         if out.returncode != 0:
             raise RuntimeError(f"ray start --head: {out.stdout[-300:]}{out.stderr[-300:]}")
         stop, exited, orphans = hosts.timed_stop(host, None, command=[hosts.RAY, "stop"])
-        c.add("stop.ray_stop", "ours", stop)
-        c.add("stop.ray_stop_orphans", "ours", orphans)
+        c.add("stop.ray_stop", "baseline", stop)
+        c.add("stop.ray_stop_orphans", "baseline", orphans)
         log(f"ray start + ray stop: stop {_s(stop)} (ray stop returned {_s(exited)}), orphans {orphans}")
     finally:
         host.close()

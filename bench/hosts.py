@@ -179,9 +179,9 @@ def cpu_ticks():
 
 
 def busy_since(start):
-    """The share of the machine's CPUs busy since cpu_ticks() returned `start` (0..1)."""
+    """(share of the machine's CPUs busy, CPU seconds used) since cpu_ticks() returned `start`."""
     b1, t1 = cpu_ticks()
-    return (b1 - start[0]) / max(1, t1 - start[1])
+    return (b1 - start[0]) / max(1, t1 - start[1]), (b1 - start[0]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid):

@@ -113,6 +113,8 @@ def print_lines(metric):
             continue
         s = m[f"{side}_summary"]
         label = m.get(f"{side}_label", side)
+        if s["n"] == 0 and label == "-":
+            continue  # a side this metric does not have (plain Ray's `ray stop`: no seedcore-boot side)
         if s["n"] == 0:
             lines.append(f"  {label}: no samples")
         else:
