@@ -1,21 +1,22 @@
 """A worker stopped under Serve load: plain `ray start --block` workers against seedcore-boot workers, which
-drain first (seedcore_boot/drain.py), in the same run (about 2 minutes a rep; only when asked:
+drain first (seedcore_boot/drain.py), in the same run (about 2.5 minutes a rep; only when asked:
 `python -m bench --only drain`).
 
-Three namespaced hosts on one emulated LAN, as the issue measured it: a seedcore-boot head (10.200.0.1,
-1 CPU) and two workers of one kind (1 CPU each); an app with 2 replicas,
-at most 1 per node, each request taking 0.2 s (tests/e2e/drain_app.py); 4 clients in a loop through the
-head's proxy; Serve's proxies on every node (its default, as in tests/e2e/test_drain.py), so our drain
-waits for the worker's proxy too (30 s or more). SIGTERM goes to a worker holding a replica; the load runs on for 8 s after that worker's
-exit (plain Ray's failures came in the ~4 s after the SIGTERM). Measured: requests failed, and the
-seconds from the SIGTERM until that worker's host has no process left.
+Four namespaced hosts on one emulated LAN: a seedcore-boot head (10.200.0.1, no CPU for replicas: Serve's
+proxy prefers a replica on its own node, so with one on the head a worker's replica gets no traffic and its
+stop shows nothing) and three workers of one kind (1 CPU each); an app with 2 replicas, at most 1 per node,
+each request taking 0.2 s (tests/e2e/drain_app.py), so one worker has room for a replacement; 4 clients
+in a loop through the head's proxy; Serve's proxies on every node (its default, as in
+tests/e2e/test_drain.py), so our drain waits for the worker's proxy too (30 s or more). SIGTERM goes to a
+worker holding a replica; the load runs on for 8 s after that worker's exit. Measured: requests failed,
+and the seconds from the SIGTERM until that worker's host has no process left.
 """
 
 import json
 import time
 
 from bench import hosts
-from tests.e2e.test_drain import LOAD, SERVE, replicas, wait_restored, with_app
+from tests.e2e.test_drain import LOAD, WORKERS, replicas, start_head, wait_restored, with_app
 from tests.nshost import Lan
 
 HEAD = "10.200.0.1:6379"
@@ -31,18 +32,16 @@ def worker(host, side):
 def one_rep(side):
     network = Lan("dr")
     try:
-        h1, h2, h3 = network.host(1), network.host(2), network.host(3)
-        by_ip = {"10.200.0.2": h2, "10.200.0.3": h3}
-        h1.write("/tmp/serve.yaml", SERVE)
-        head = h1.boot("head", "--node-ip-address", "10.200.0.1", "--num-cpus", "1", "--serve-config",
-                       "/tmp/serve.yaml", env=with_app(h1))
+        h1 = network.host(1)
+        by_ip = {ip: network.host(int(ip.rsplit(".", 1)[1])) for ip in WORKERS}
+        head = start_head(h1)
         # The head is ready only once both replicas run, and the second needs a worker: a plain worker
         # cannot wait for its head, so the workers start once the head's GCS is up.
         head.wait_line("ray runtime started", 120)
         procs = {ip: worker(h, side) for ip, h in by_ip.items()}
         head.wait_line("head ready", 240)
         on = wait_restored(h1, timeout=180)
-        victim = sorted(ip for ip in on if ip != "10.200.0.1")[0]
+        victim = sorted(on)[0]
         load = h1.spawn(["python3", "-c", LOAD])
         load.wait_line("load running", 30)
         time.sleep(3)
