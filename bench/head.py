@@ -58,62 +58,48 @@ def raylet_slept(host):
         return None
 
 
-def _ours(c, log):
-    host = NsHost("bench-head-ours")
+def _head(c, log, side):
+    """One `--block` head of `side` ("ours" or "baseline"): start, marker, ready, status, RSS, stop."""
+    ours = side == "ours"
+    cli = hosts.BOOT if ours else [hosts.RAY]
+    host = NsHost(f"bench-head-{'ours' if ours else 'plain'}")
     try:
-        (help_s, _), (ports_s, ports_rc) = hosts.time_cmds(host, [[*hosts.BOOT, "--help"],
-                                                                   [*hosts.BOOT, "check-ports"]])
-        c.add("cli.help", "ours", help_s * 1000)
-        c.add("cli.check_ports", "ours", ports_s * 1000 if ports_rc == 0 else None)
+        timed = hosts.time_cmds(host, [[*cli, "--help"]] + ([[*cli, "check-ports"]] if ours else []))
+        help_s = timed[0][0]
+        c.add("cli.help", side, help_s * 1000)
+        if ours:
+            ports_s, ports_rc = timed[1]
+            c.add("cli.check_ports", side, ports_s * 1000 if ports_rc == 0 else None)
+            argv, env, ready_poll = [*cli, "head", "--no-serve"], None, None
+        else:  # the same endpoints our "head ready" waits for, polled from inside the host
+            argv, env = hosts.plain_argv("head")[0], hosts.UNBUFFERED
+            ready_poll = hosts.poller(host, hosts.POLL_READY, 120)
         t0 = hosts.time.monotonic()
-        proc = host.spawn([*hosts.BOOT, "head", "--no-serve"])
+        proc = host.spawn(argv, env=env)
         rss = hosts.RssWatch(proc.inner().pid)
         marker = hosts.stamp(proc, hosts.MARKER, 120) - t0
-        ready = hosts.stamp(proc, "head ready", 120) - t0
-        (status_s, status_rc), = hosts.time_cmds(host, [[*hosts.BOOT, "status"]])
+        ready = (hosts.stamp(proc, "head ready", 120) if ours else hosts.poll_result(ready_poll, 130)) - t0
+        (status_s, status_rc), = hosts.time_cmds(host, [[*cli, "status"]])
         peak = rss.stop()
         stop, exited, orphans = hosts.timed_stop(host, proc)
-        c.add("head.marker", "ours", marker)
-        c.add("head.ready", "ours", ready)
-        c.add("supervisor.rss", "ours", peak)
-        c.add("cli.status", "ours", status_s * 1000 if status_rc == 0 else None)
-        c.add("stop.head", "ours", stop)
-        c.add("stop.head_orphans", "ours", orphans)
-        c.add("head.raylet_retry", "ours", raylet_slept(host))
-        log(f"seedcore-boot: marker {marker:.2f} s, ready {ready:.2f} s, rss {peak:.1f} MB, status "
-            f"{status_s * 1000:.0f} ms (rc {status_rc}), stop {_s(stop)} (exit {_s(exited)}), orphans {orphans}, "
-            f"--help {help_s * 1000:.0f} ms, check-ports {ports_s * 1000:.0f} ms")
+        for mid, value in (("head.marker", marker), ("head.ready", ready), ("supervisor.rss", peak),
+                           ("cli.status", status_s * 1000 if status_rc == 0 else None), ("stop.head", stop),
+                           ("stop.head_orphans", orphans), ("head.raylet_retry", raylet_slept(host))):
+            c.add(mid, side, value)
+        log(f"{'seedcore-boot' if ours else 'plain --block'}: marker {marker:.2f} s, ready {ready:.2f} s, rss "
+            f"{peak:.1f} MB, status {status_s * 1000:.0f} ms (rc {status_rc}), stop {_s(stop)} (exit "
+            f"{_s(exited)}), orphans {orphans}, --help {help_s * 1000:.0f} ms"
+            + (f", check-ports {ports_s * 1000:.0f} ms" if ours else ""))
     finally:
         host.close()
+
+
+def _ours(c, log):
+    _head(c, log, "ours")
 
 
 def _plain_block(c, log):
-    host = NsHost("bench-head-plain")
-    try:
-        (help_s, _), = hosts.time_cmds(host, [[hosts.RAY, "--help"]])
-        c.add("cli.help", "baseline", help_s * 1000)
-        argv, _ = hosts.plain_argv("head")
-        ready_poll = hosts.poller(host, hosts.POLL_READY, 120)
-        t0 = hosts.time.monotonic()
-        proc = host.spawn(argv, env=hosts.UNBUFFERED)
-        rss = hosts.RssWatch(proc.inner().pid)
-        marker = hosts.stamp(proc, hosts.MARKER, 120) - t0
-        ready = hosts.poll_result(ready_poll, 130) - t0
-        (status_s, status_rc), = hosts.time_cmds(host, [[hosts.RAY, "status"]])
-        peak = rss.stop()
-        stop, exited, orphans = hosts.timed_stop(host, proc)
-        c.add("head.marker", "baseline", marker)
-        c.add("head.ready", "baseline", ready)
-        c.add("supervisor.rss", "baseline", peak)
-        c.add("cli.status", "baseline", status_s * 1000 if status_rc == 0 else None)
-        c.add("stop.head", "baseline", stop)
-        c.add("stop.head_orphans", "baseline", orphans)
-        c.add("head.raylet_retry", "baseline", raylet_slept(host))
-        log(f"plain --block: marker {marker:.2f} s, ready {ready:.2f} s, rss {peak:.1f} MB, ray status "
-            f"{status_s * 1000:.0f} ms (rc {status_rc}), stop {_s(stop)} (exit {_s(exited)}), orphans {orphans}, "
-            f"ray --help {help_s * 1000:.0f} ms")
-    finally:
-        host.close()
+    _head(c, log, "baseline")
 
 
 def _plain_ray_stop(c, log):
