@@ -1,17 +1,19 @@
 """A worker's drain on SIGTERM: Serve leaves the node before Ray stops, so a stop fails no request.
 
-Measured with plain Ray 2.20 (three hosts, 2 replicas at most 1 per node, 4 clients through the head's
-proxy): SIGTERM to the worker holding a replica failed up to half the requests of the next ~4 s with HTTP
-500, until Serve noticed the dead replica and replaced it. The drain:
+Measured (bench/drain.py: a head holding no replica, three 1-CPU workers, 2 replicas at most 1 per node,
+4 clients through the head's proxy): SIGTERM to a plain `ray start --block` worker holding a replica
+failed 54-67 of ~260 requests, until Serve noticed the dead replica. The drain:
 
-1. marks the node draining in the GCS (DrainNode with reason PREEMPTION, which the raylet accepts on a busy
-   node, and a deadline of now + drain_timeout): the GCS schedules nothing new here;
+1. when a Serve replica or proxy runs on the node (else Ray's stop follows at once and nothing waits),
+   marks the node draining in the GCS (DrainNode with reason PREEMPTION, which the raylet accepts on a
+   busy node, and a deadline of now + drain_timeout): the GCS schedules nothing new here;
 2. waits until no Serve replica or proxy runs on this node any more. Serve moves them: a head started by
    seedcore-boot runs its controller with servedrain.py, so it starts each replacement elsewhere first,
    then stops the old replica gracefully (in-flight requests finish) and drains the node's proxy. Serve
    stops a replica on its own once `deadline - graceful_shutdown_timeout_s` (20 s by default) has passed,
    replacement or not, so a drain_timeout under that stops replicas at once (still gracefully);
-3. gives up at drain_timeout, or at a second signal, and says so; then the node stops as before.
+3. gives up at drain_timeout, a second signal, Ray exiting or the head going away, and says so; then the
+   node stops as before.
 
 The replicas and proxies are found as our own descendants by their process titles (Ray names an actor's
 worker process `ray::<class>`; Serve's are ServeReplica:<app>:<deployment> and ProxyActor): no Ray import,
@@ -50,6 +52,10 @@ def drain(sup, settings, log, why):
     timeout = settings.drain_timeout
     if timeout <= 0 or sup.proc is None or sup.returncode is not None or not sup.node_ip:
         return True  # nothing to drain: no drain asked for, or no node registered yet
+    here = serve_actors(sup.descendants())
+    if not here:  # Ray's own stop follows at once: nothing could be scheduled here in between that matters
+        log.event("drain", "no Serve actor on this node: nothing to drain")
+        return True
     start = time.monotonic()
     deadline = start + timeout
     try:
@@ -57,13 +63,12 @@ def drain(sup, settings, log, why):
     except (gcsprobe.GcsError, OSError) as exc:
         log.warn("drain", f"cannot mark this node draining: {exc}; stopping without a drain")
         return False
-    if node is None:  # stopped before its raylet registered: nothing can be on it
-        log.event("drain", f"the head knows no node at {sup.node_ip}:{settings.node_manager_port} yet: "
-                  "nothing to drain")
-        return True
-    here = serve_actors(sup.descendants())
-    log.event("drain", f"node {node[:12]} marked draining for {timeout:g} s (drain_timeout)"
-              + (f"; waiting for Serve to move {', '.join(sorted(here))}" if here else "; no Serve actor here"))
+    if node is None:
+        log.warn("drain", f"the head knows no live node at {sup.node_ip}:{settings.node_manager_port}; "
+                 "stopping without a drain")
+        return False
+    log.event("drain", f"node {node[:12]} marked draining for {timeout:g} s (drain_timeout); waiting for Serve "
+              f"to move {', '.join(sorted(here))}")
     while here:
         cause = _cut_short(sup, deadline, timeout)
         if cause:
