@@ -1,9 +1,12 @@
 """Where a head's stop goes: after SIGTERM, when each process of the node disappears, seedcore-boot's head
 (--no-serve) against plain `ray start --head --block`, each on a fresh namespaced host, alternating.
 
-    python bench/stop_timeline.py [REPS]        (root; default 2)
+    python bench/stop_timeline.py [REPS]          (root; default 2)
+    python bench/stop_timeline.py --ray [REPS]    `ray start --head --block` alone: plain, with our
+                                                  RAY_* defaults, and through seedcore_boot.raycli
 
-Prints, per run, the last six processes to go with their seconds after the SIGTERM, and the total.
+Prints, per run, the last six processes to go with their seconds after the SIGTERM, and the total; with
+--ray, the seconds from SIGTERM to that `ray start`'s exit.
 """
 
 import os
@@ -57,7 +60,31 @@ def one(side):
         host.close()
 
 
+def ray_alone(label, argv, env):
+    host = NsHost("stop-ray")
+    try:
+        proc = host.spawn(argv, env=dict(env, **hosts.UNBUFFERED))
+        proc.wait_line(hosts.MARKER, 120)
+        time.sleep(2.5)
+        t0 = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        proc.wait(30)
+        print(f"{label:32} {time.monotonic() - t0:.2f} s", flush=True)
+    finally:
+        host.close()
+
+
 if __name__ == "__main__":
-    for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 2):
-        for side in ("ours", "plain"):
-            one(side)
+    args = [a for a in sys.argv[1:] if a != "--ray"]
+    reps = int(args[0]) if args else 2
+    for _ in range(reps):
+        if "--ray" in sys.argv:
+            from seedcore_boot import rayenv
+
+            argv = hosts.plain_argv("head")[0]
+            ray_alone("plain", argv, {})
+            ray_alone("plain, our RAY_* defaults", argv, rayenv.RAY_DEFAULTS)
+            ray_alone("through seedcore_boot.raycli", [sys.executable, "-m", "seedcore_boot.raycli", *argv[1:]], {})
+        else:
+            for side in ("ours", "plain"):
+                one(side)
