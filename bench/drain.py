@@ -64,15 +64,16 @@ def declare(c):
 def run(c, reps, log):
     declare(c)
     for i in range(reps):
-        for side in ("plain", "ours"):  # alternate, so drift hits both alike
+        for side in (("plain", "ours") if i % 2 == 0 else ("ours", "plain")):  # alternate: drift hits both alike
             try:
                 ok, failed, gone, orphans, after = one_rep(side)
             except Exception as exc:  # noqa: BLE001 - one broken rep is reported, the run goes on
                 log(f"drain rep {i + 1} {side}: FAILED: {exc}")
                 continue
-            c.add("drain.failed", "baseline" if side == "plain" else "ours", failed)
+            key = "baseline" if side == "plain" else "ours"
+            c.add("drain.failed", key, failed)
             if gone is not None:
-                c.add("drain.stop", "baseline" if side == "plain" else "ours", gone)
+                c.add("drain.stop", key, gone)
             log(f"drain rep {i + 1} {side}: {failed} of {ok + failed} requests failed; worker's host empty "
                 f"{gone if gone is None else round(gone, 1)} s after SIGTERM, {orphans} orphan(s); app after: "
                 f"{after[0]}, replicas {after[1]}")

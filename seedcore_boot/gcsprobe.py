@@ -50,7 +50,7 @@ def check_gcs(ip, port, timeout):
     try:
         reply = _call(ip, port, _CHECK_ALIVE, b"", timeout)
     except grpc.RpcError as exc:
-        code = exc.code().name.lower() if hasattr(exc, "code") and exc.code() else "error"
+        code = _code(exc)
         detail = (exc.details() or "").split("\n")[0] if hasattr(exc, "details") else ""
         return False, f"{code}: {detail}" if detail else code, None
     try:
@@ -161,5 +161,9 @@ def _rpc(ip, port, method, request, timeout):
     try:
         return _call(ip, port, method, request, timeout)
     except grpc.RpcError as exc:
-        code = exc.code().name.lower() if hasattr(exc, "code") and exc.code() else "error"
-        raise GcsError(f"{method.rsplit('/', 1)[-1]} to {ip}:{port} failed: {code}") from None
+        raise GcsError(f"{method.rsplit('/', 1)[-1]} to {ip}:{port} failed: {_code(exc)}") from None
+
+
+def _code(exc):
+    """A gRPC error's status code as a word ("unavailable", "deadline_exceeded")."""
+    return exc.code().name.lower() if hasattr(exc, "code") and exc.code() else "error"

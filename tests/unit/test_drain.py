@@ -131,14 +131,21 @@ def test_the_setup_hook_goes_to_the_head_only_when_its_workers_can_import_it():
     assert servedrain.HOOK_ENV not in rayenv.child_env(off, "head", {})
 
 
-def test_no_drain_when_it_is_off_or_there_is_no_node_yet():
-    class Sup:
-        proc, returncode, node_ip = None, None, None
+class _RunningSup:
+    """A supervisor whose node is up; looking at its processes fails the test (the drain must not)."""
+    proc, returncode, node_ip = object(), None, "10.200.0.2"
 
+    def descendants(self):
+        raise AssertionError("the drain looked for Serve actors")
+
+
+def test_no_drain_when_it_is_off_or_there_is_no_node_yet():
     s = resolve({"drain_timeout": "0"}, {}).settings
-    assert drain.drain(Sup(), s, log=None, why="SIGTERM") is True
+    assert drain.drain(_RunningSup(), s, log=None, why="SIGTERM") is True
     s = resolve({}, {}).settings
-    assert drain.drain(Sup(), s, log=None, why="SIGTERM") is True  # SIGTERM before `ray start`
+    not_started = _RunningSup()
+    not_started.proc = None  # SIGTERM before `ray start`
+    assert drain.drain(not_started, s, log=None, why="SIGTERM") is True
 
 
 def test_stop_waits_for_a_worker_as_long_as_its_drain_and_stop_may_take():
