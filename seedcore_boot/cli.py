@@ -54,11 +54,11 @@ def _metavar(meta):
             "abspath": "PATH", "bytes": "BYTES"}.get(meta["kind"], "TEXT")
 
 
-def _resolve(config_path, opts, ray_args=()):
+def _resolve(config_path, opts, ray_args=(), role=None):
     flags = {k: v for k, v in opts.items() if v is not None and k in settings_mod.FIELDS}
     if ray_args:
         flags["ray_args"] = tuple(ray_args)
-    return settings_mod.resolve(flags, os.environ, config_path)
+    return settings_mod.resolve(flags, os.environ, config_path, role=role)
 
 
 class _Group(click.Group):
@@ -86,7 +86,7 @@ def head(config_path, dry_run, ray_args, **opts):
 def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_first=None):
     from . import raycmd
 
-    resolved = _resolve(config_path, opts, ray_args)
+    resolved = _resolve(config_path, opts, ray_args, role)
     try:
         ray = raycmd.find_ray()
     except BootError:
@@ -109,7 +109,7 @@ def worker(config_path, dry_run, ray_args, **opts):
     """Join a head: wait until its GCS is healthy, preflight, start, stay up; exit 1 when the head is lost."""
     from . import headwait
 
-    settings = _resolve(config_path, opts, ray_args).settings
+    settings = _resolve(config_path, opts, ray_args, "worker").settings
     if not settings.head_address:
         raise usage_error("no head address", "give --address HOST:PORT (or SEEDCORE_HEAD_ADDRESS)")
     host, port = headwait.parse_address(settings.head_address)
@@ -167,7 +167,8 @@ def config_show(config_path, as_json, **opts):
 @click.option("--live", "mode", flag_value="live", help="liveness only: the supervisor runs and the GCS (head) "
               "and raylet answer; for a Kubernetes livenessProbe")
 @click.option("--ready", "mode", flag_value="ready", default=True, help="readiness (the default): endpoints, "
-              "the ready file, Serve applications RUNNING; for HEALTHCHECK and readinessProbe")
+              "the ready file, Serve applications RUNNING (not with --no-serve); for HEALTHCHECK and "
+              "readinessProbe (a head's under Kubernetes: --no-serve)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(config_path, mode, as_json, **opts):
     """Probe this machine's node (head or worker): exit 0 when it is ready (or alive, --live), 1 when not."""

@@ -10,6 +10,12 @@ EXPECTED = {
     "worker": ("raylet", "dashboard_agent", "runtime_env_agent", "log_monitor"),
 }
 
+def expected(settings, role):
+    """The components `role` must run with these settings: no autoscaler monitor where another process runs
+    it (monitor: false, KubeRay's autoscaler sidecar)."""
+    return tuple(c for c in EXPECTED[role] if settings.monitor or c != "autoscaler_monitor")
+
+
 # How Ray's long-lived components look in the process table.
 _COMPONENTS = [
     ("dashboard/dashboard.py", "dashboard"),

@@ -20,11 +20,12 @@ worker process `ray::<class>`; Serve's are ServeReplica:<app>:<deployment> and P
 no call to a head that may be going away too.
 """
 
+import os
 import time
 
 import psutil
 
-from . import gcsprobe, headwait
+from . import gcsprobe, headwait, raylogs
 from .errors import BootError
 from .log import ms
 
@@ -81,9 +82,14 @@ def drain(sup, settings, log, why):
     return True
 
 
-def _mark_draining(sup, settings, why, timeout):
+def _head(sup, settings):
+    """(ip, port) of the head's GCS now: the watch's address (resolved again, or the last that answered)."""
     host, port = headwait.parse_address(settings.head_address)
-    ip = headwait.resolve(host)
+    return (sup.head.current_ip() if sup.head else headwait.resolve(host)), port
+
+
+def _mark_draining(sup, settings, why, timeout):
+    ip, port = _head(sup, settings)
     node = gcsprobe.node_id(ip, port, sup.node_ip, settings.node_manager_port)
     if node is None:
         return None
@@ -117,3 +123,47 @@ def _head_gone(sup):
             return True
     return False
 
+
+
+# --- a drain someone else asked for --------------------------------------------------------------------
+# Measured on Ray 2.20 (a worker, then GetAllNodeInfo and the raylet's own log): Ray's autoscaler v1, which
+# KubeRay runs, scales a group down with drain_nodes_via_gcs (NodeInfoGcsService.DrainNode); the GCS then
+# shuts the raylet down, the raylet logs "Shutdown RPC has received", and the node is DEAD with no death
+# reason. `ray drain-node` and autoscaler v2 send AutoscalerStateService.DrainNode; an idle node (any node,
+# once idle, for PREEMPTION) logs "Drain raylet RPC has received. ... Drain reason: MESSAGE", exits at once,
+# and its death reason is AUTOSCALER_DRAIN_IDLE or AUTOSCALER_DRAIN_PREEMPTED. Either way `ray start --block`
+# then exits 1 as if the raylet had crashed.
+_GCS_SHUTDOWN = "Shutdown RPC has received"
+_DRAIN_RPC = "Drain raylet RPC has received"
+
+
+def by_cluster(sup, settings, since):
+    """Why this worker's Ray ended, when it ended because the cluster drained the node (a line for the log),
+    else None. Asked only once Ray has died on its own; it never raises. since: when this node started (epoch
+    s); a container restarted in its pod finds the raylet.out of its earlier life in the same session dir."""
+    said = [l for l in raylogs.tail(os.path.join(raylogs.logs_dir(settings.temp_dir), "raylet.out"), 200)
+            if (_GCS_SHUTDOWN in l or _DRAIN_RPC in l) and _stamp(l) >= since - 1]
+    reason = None
+    try:
+        ip, port = _head(sup, settings)
+        nodes = gcsprobe.nodes_at(ip, port, sup.node_ip, settings.node_manager_port, timeout=2.0)
+        if nodes and not nodes[0][1] and nodes[0][3] in gcsprobe.DRAINED:
+            reason = gcsprobe.DEATH_REASONS[nodes[0][3]]
+    except (gcsprobe.GcsError, OSError, BootError):
+        pass  # the raylet's own words still tell
+    if not said and reason is None:
+        return None
+    last = said[-1] if said else ""
+    message = last.split("Drain reason:", 1)[1].strip() if "Drain reason:" in last else ""
+    how = ("the GCS shut the raylet down on a DrainNode request (Ray's autoscaler scaling this group down)"
+           if _GCS_SHUTDOWN in last else "the raylet left on a drain request (ray drain-node, or the autoscaler)")
+    detail = ", ".join(x for x in (reason, repr(message) if message else "") if x) or "no reason given"
+    return f"this node was drained by the cluster ({detail}): {how}"
+
+
+def _stamp(line):
+    """Epoch seconds of a Ray C++ log line (`[2026-12-03 12:38:17,840 I 41 41] ...`, local time), or 0."""
+    try:
+        return time.mktime(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S"))
+    except ValueError:
+        return 0

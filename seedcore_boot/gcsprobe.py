@@ -121,23 +121,37 @@ class GcsError(Exception):
     """A GCS call failed (unreachable, refused, or an answer we cannot read)."""
 
 
-def node_id(ip, port, node_ip, node_manager_port, timeout=3.0):
-    """Hex id of the ALIVE node whose raylet is at node_ip:node_manager_port, or None if there is none.
+# NodeDeathInfo.Reason (gcs.proto), set by the GCS when a drain it accepted ends the node.
+DEATH_REASONS = {0: "unspecified", 1: "expected termination", 2: "unexpected termination",
+                 3: "preemption", 4: "idle termination"}
+DRAINED = {3, 4}  # AUTOSCALER_DRAIN_PREEMPTED, AUTOSCALER_DRAIN_IDLE
+
+
+def nodes_at(ip, port, node_ip, node_manager_port, timeout=3.0):
+    """[(id hex, alive, start ms, death reason)] of the nodes the GCS knows at node_ip:node_manager_port,
+    newest first (a node started again on one address is a new node; the GCS keeps the dead ones).
 
     GetAllNodeInfoReply: node_info_list 2 (repeated GcsNodeInfo). GcsNodeInfo: node_id 1,
-    node_manager_address 2, node_manager_port 5, state 7 (ALIVE is 0, so it is absent on the wire)."""
+    node_manager_address 2, node_manager_port 5, state 7 (ALIVE is 0, so it is absent on the wire),
+    start_time_ms 23, death_info 29 (NodeDeathInfo: reason 1)."""
     reply = _rpc(ip, port, _GET_ALL_NODES, b"", timeout)
+    found = []
     try:
         for num, raw in _fields(reply):
             if num != 2:
                 continue
             info = dict(_fields(raw))
-            if (info.get(2, b"").decode() == node_ip and info.get(5) == node_manager_port
-                    and info.get(7, 0) == 0):
-                return info[1].hex()
+            if info.get(2, b"").decode() == node_ip and info.get(5) == node_manager_port:
+                death = dict(_fields(info.get(29, b"")))
+                found.append((info[1].hex(), info.get(7, 0) == 0, info.get(23, 0), death.get(1, 0)))
     except (ValueError, IndexError, KeyError, UnicodeDecodeError):
         raise GcsError("the GCS answered GetAllNodeInfo with something we cannot read") from None
-    return None
+    return sorted(found, key=lambda n: n[2], reverse=True)
+
+
+def node_id(ip, port, node_ip, node_manager_port, timeout=3.0):
+    """Hex id of the ALIVE node whose raylet is at node_ip:node_manager_port, or None if there is none."""
+    return next((n for n, alive, _, _ in nodes_at(ip, port, node_ip, node_manager_port, timeout) if alive), None)
 
 
 def drain_request(node_hex, reason_message, deadline_ms):

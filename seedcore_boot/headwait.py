@@ -135,7 +135,7 @@ class HeadWatch:
     """
 
     def __init__(self, host, port, ip, timeout, interval=1.0):
-        self.where, self.ip, self.port = f"{host}:{port}", ip, port
+        self.where, self.host, self.ip, self.port = f"{host}:{port}", host, ip, port
         self.timeout, self.interval = timeout, interval
         self._last_ok = (time.monotonic(), time.time())  # the wait has just seen it healthy
         self._last_error = None
@@ -143,13 +143,24 @@ class HeadWatch:
         self._thread = threading.Thread(target=self._run, name="head-watch", daemon=True)
         self._thread.start()
 
+    def current_ip(self):
+        """The head's address now: its name resolved again (a head pod that comes back has another IP), or the
+        last address that answered when the name does not resolve (a Kubernetes Service whose head is not
+        Ready has no endpoints for a moment; the head itself may well be up)."""
+        try:
+            return resolve(self.host)
+        except OSError:
+            return self.ip
+
     def _run(self):
         while not self._done.wait(self.interval):
-            ok, detail, _ = check_gcs(self.ip, self.port, timeout=self.interval)
+            ip = self.current_ip()
+            ok, detail, _ = check_gcs(ip, self.port, timeout=self.interval)
             if ok:
+                self.ip = ip
                 self._last_ok, self._last_error = (time.monotonic(), time.time()), None
             else:
-                self._last_error = detail
+                self._last_error = f"{ip}: {detail}" if ip != self.host else detail
 
     def check(self, dying=False):
         """Raise HeadLost when the head has not answered for `timeout` s, or at all when Ray is dying anyway
@@ -187,7 +198,7 @@ def before_start(settings, log):
         host, port, ip = wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep, log)
         check_versions(f"{host}:{port}", cluster_versions(ip, port))
         check_reachable(settings, ip)
-        watch = HeadWatch(host, port, ip, settings.head_lost_timeout)
-        sup.guards.append(watch.check)
+        sup.head = HeadWatch(host, port, ip, settings.head_lost_timeout)
+        sup.guards.append(sup.head.check)
 
     return wait_first

@@ -45,7 +45,8 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
         settings, decisions, nofile = hostcheck.checks(settings)
     notes = [f"{name} is set (from {resolved.sources[name]}) but applies only to a "
              f"{' or '.join(meta_roles)}; it is ignored here"
-             for name, meta_roles in _role_only(resolved, role)]
+             for name, meta_roles in _role_only(resolved, role) if name not in resolved.injected]
+    notes += resolved.platform.notes if resolved.platform else []
     serve_config = serve.for_settings(settings) if role == "head" else None
     if serve_config is not None:
         host, port = serve.http_binding(serve_config, settings, resolved.sources)
@@ -176,13 +177,18 @@ def run(plan, log, base_env, wait_first: Callable = None):
             t_serve = _start_serve(deployer, plan, log)
         health.wait_all(probes, deadline, sup.sleep, what=f"the {role}")
         present = sup.watch_components()
-        missing = [c for c in components.EXPECTED[role] if c not in present]
+        missing = [c for c in components.expected(s, role) if c not in present]
         if missing:
             raise BootError(f"Ray started without {', '.join(missing)}", "read the Ray log tails above")
         phases["health"] = time.monotonic() - t
         endpoints = endpoints_of(s, role, sup.node_ip)
         resources = components.advertised(sup.components.values())  # what Ray made of the host checks
         if deployer:
+            # Ray is ready before Serve is: readiness without Serve (`status --no-serve`, a head's Kubernetes
+            # readinessProbe) must not wait for an app whose replicas need workers that cannot join a head
+            # that is not Ready (its Service has no endpoints until then).
+            state.write_ready(ready_path, endpoints, serve="deploying")
+            log.event("ready", f"{role} healthy in {ms(log.elapsed())}; waiting for Serve")
             try:
                 deployer.join_put(deadline, sup.sleep)
                 endpoints.update(deployer.wait(deadline, sup.sleep))
@@ -196,7 +202,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
             log.error("serve", f"SERVE IS DOWN: {serve_error}; the head keeps running because serve_optional "
                       "is set")
             endpoints["serve"] = "DOWN"
-        state.write_ready(ready_path, endpoints)
+        state.write_ready(ready_path, endpoints, serve=("down" if serve_error else "running") if deployer else None)
         timing = ", ".join(f"{k} {ms(v)}" for k, v in phases.items())
         listing = " ".join(f"{k}={v}" for k, v in endpoints.items())
         log.event("ready", f"{role} ready in {ms(log.elapsed())} ({timing}): {listing}; advertises {resources}",
@@ -212,6 +218,12 @@ def run(plan, log, base_env, wait_first: Callable = None):
         log.event("stop", f"{role} stopped")
         return 0
     except ChildExited as died:
+        drained = drain.by_cluster(sup, s, started_wall) if role == "worker" and sup.node_ip else None
+        if drained:  # the autoscaler's scale-down or `ray drain-node`: what was asked for, not a crash
+            sup.grace = min(sup.grace, FAILURE_GRACE)
+            _report_killed(log, sup.stop())
+            log.event("stop", f"{drained}; the worker stopped, exit 0")
+            return 0
         said = sup.ray_said("exited unexpectedly")
         detail = "; ".join(l.split("--", 1)[-1].strip() for l in said[1:] if "exit code" in l)
         sup.grace = min(sup.grace, FAILURE_GRACE)

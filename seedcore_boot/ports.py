@@ -69,6 +69,8 @@ def plan(settings, role):
             continue
         if name == "serve_http" and not settings.serve:
             continue
+        if name == "autoscaler_metrics" and not settings.monitor:
+            continue  # the autoscaler's metrics server belongs to whoever runs the autoscaler
         if host_setting == "serve_http_host":
             host = settings.serve_http_host or WILDCARD
         elif host_setting:

@@ -18,7 +18,8 @@ _MANAGED = {
     "--worker-port-list": "min_worker_port", "--temp-dir": "temp_dir",
     "--node-ip-address": "node_ip_address", "--num-cpus": "num_cpus", "--num-gpus": "num_gpus",
     "--object-store-memory": "object_store_memory", "--redis-password": "redis_password",
-    "--include-dashboard": None, "--log-color": None,
+    "--include-dashboard": None, "--log-color": None, "--memory": "memory", "--resources": "resources",
+    "--no-monitor": "monitor",
 }
 
 
@@ -49,8 +50,12 @@ def _node_args(s):
         args.append(f"--num-cpus={s.num_cpus}")
     if s.num_gpus is not None:
         args.append(f"--num-gpus={s.num_gpus}")
+    if s.memory is not None:
+        args.append(f"--memory={s.memory}")
     if s.object_store_memory is not None:
         args.append(f"--object-store-memory={s.object_store_memory}")
+    if s.resources is not None:
+        args.append(f"--resources={s.resources}")
     return args
 
 
@@ -65,6 +70,7 @@ def head_argv(s, ray=("ray",), redis_password=""):
         f"--dashboard-grpc-port={s.dashboard_grpc_port}",
         f"--ray-client-server-port={s.client_port}",
         *([f"--redis-password={redis_password}"] if redis_password else []),
+        *([] if s.monitor else ["--no-monitor"]),  # the autoscaler runs elsewhere (KubeRay's sidecar)
         *_node_args(s),
         *s.ray_args,
     ]

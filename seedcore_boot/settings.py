@@ -7,6 +7,7 @@ the YAML validator and the environment reader all read the same table.
 import dataclasses
 import difflib
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -15,6 +16,7 @@ from typing import Mapping, Optional, Tuple
 
 import yaml
 
+from . import kuberay
 from .errors import usage_error
 
 ENV_PREFIX = "SEEDCORE_BOOT_"
@@ -63,6 +65,11 @@ class Settings:
                                         "(default: Ray's detection)")
     num_cpus: Optional[int] = _f(None, "count", "CPUs to advertise (default: Ray's detection)")
     num_gpus: Optional[int] = _f(None, "count", "GPUs to advertise (default: Ray's detection)")
+    memory: Optional[int] = _f(None, "bytes", "memory to advertise to Ray's scheduler, bytes or with a unit "
+                               "(ray start --memory; default: Ray's, the available memory minus the object "
+                               "store)")
+    resources: Optional[str] = _f(None, "resources", "custom resources to advertise, a JSON mapping such as "
+                                  '{"accel": 1} (ray start --resources)')
     object_store_memory: Optional[int] = _f(None, "bytes", "object store size: bytes, or with a unit as in "
                                             "Docker's shm_size (2gb = 2 GiB); must fit /dev/shm (default: Ray's "
                                             "30% of available memory, made smaller when /dev/shm cannot hold it)")
@@ -71,6 +78,9 @@ class Settings:
     keep_sessions: int = _f(5, "count", "old session_* dirs kept in the temp dir (the live ones are never "
                             "removed); older ones are removed before Ray starts")
     ray_args: Tuple[str, ...] = _f((), "args", "extra `ray start` arguments (shell-quoted string in env/YAML)")
+
+    monitor: bool = _f(True, "bool", "run Ray's autoscaler monitor on the head; false (ray start --no-monitor) "
+                       "where another process runs it, as KubeRay's autoscaler sidecar does", roles=("head",))
 
     # Supervision.
     ready_timeout: float = _f(90.0, "seconds", "give up when the node is not healthy this long after start")
@@ -161,6 +171,11 @@ def _parse(name, raw, source):
         if isinstance(raw, (str, dict)):
             return raw
         raise bad("expected a file path or a mapping in Ray's Serve config schema")
+    if kind == "resources":
+        value = _resources(raw)
+        if value is None:
+            raise bad('expected a JSON mapping of resource names to amounts, e.g. {"accel": 1}')
+        return value
     if kind == "args":
         if isinstance(raw, str):
             return tuple(shlex.split(raw))
@@ -194,7 +209,7 @@ def _parse(name, raw, source):
         value = parse_bytes(text)
         if value is None:
             raise bad("expected bytes, or a number with a unit: 512mb, 2gb (units are binary, as Docker's)")
-        if value < MIN_OBJECT_STORE:
+        if name == "object_store_memory" and value < MIN_OBJECT_STORE:
             raise bad("Ray's smallest object store is 75 MiB (78643200 bytes)")
         return value
     if kind == "seconds":
@@ -226,6 +241,19 @@ def _parse(name, raw, source):
     if not text:
         raise bad("must not be empty")
     return text
+
+
+def _resources(raw):
+    """Custom resources as canonical JSON (`{"a": 1}`), from a JSON string or a YAML mapping; None if not that."""
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            for k, v in value.items()):
+        return None
+    return json.dumps(value, sort_keys=True)
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
@@ -296,14 +324,19 @@ def _from_env(env):
 @dataclass(frozen=True)
 class Resolved:
     settings: Settings
-    sources: Mapping[str, str]  # name -> "default" | "file PATH" | "env VAR" | "flag"
+    sources: Mapping[str, str]  # name -> "default" | "file PATH" | "kuberay" | "env VAR" | "flag"
     config_path: Optional[str]
+    platform: Optional[kuberay.Pod] = None  # the KubeRay pod this runs in, if any
+    injected: frozenset = frozenset()  # settings set only by variables the platform injects, not by the user
 
 
-def resolve(flags=None, env=None, config_path=None):
-    """The one place precedence lives: defaults < YAML file < environment < flags.
+def resolve(flags=None, env=None, config_path=None, role=None):
+    """The one place precedence lives: defaults < YAML file < KubeRay's generated command < environment < flags.
 
-    flags holds only the options the user actually gave, already typed by click or as strings.
+    flags holds only the options the user actually gave, already typed by click or as strings. role: the
+    node being started ("head" or "worker"), checked against what a KubeRay pod says it is. A value that
+    KubeRay's command gives and another layer gives differently is an error naming both: under KubeRay the
+    pod's rayStartParams and limits are the user's intent, and one of the two would be silently dropped.
     """
     flags = dict(flags or {})
     env = os.environ if env is None else env
@@ -311,26 +344,63 @@ def resolve(flags=None, env=None, config_path=None):
         if key not in FIELDS:
             raise _unknown_key_error(key, "flags")
     config_path = config_path or (env.get(CONFIG_ENV) or None)
+    pod = kuberay.pod(env, role)
     layers = []
     if config_path:
         layers += [(k, v, f"file {config_path}") for k, v in load_file(config_path).items()]
+    if pod:
+        layers += [(k, v, kuberay.SOURCE) for k, v in pod.values.items()]
     layers += [(k, raw, f"env {var}") for k, (raw, var) in _from_env(env).items()]
     layers += [(k, v, "flag") for k, v in flags.items()]
 
     values, sources = {}, {name: "default" for name in FIELDS}
+    from_pod = {}
     for name, raw, source in layers:
-        values[name] = _parse(name, raw, source)
+        value = _parse(name, raw, pod.where(name) if source == kuberay.SOURCE else source)
+        if source == kuberay.SOURCE:
+            from_pod[name] = value
+            if sources[name] != "default":  # the settings file gave it too
+                value = _with_pod(name, value, pod.where(name), values[name], sources[name])
+                source = f"{sources[name]} and {source}"
+        elif name in from_pod:
+            value = _with_pod(name, from_pod[name], pod.where(name), value, source)
+            source = f"{sources[name]} and {source}"
+        values[name] = value
         sources[name] = source
     settings = Settings(**values)
-    _check(settings, sources)
+    _check(settings, sources, pod)
     if settings.redis_address and not settings.storage_namespace:
         from .redisft import default_namespace
 
         settings = dataclasses.replace(settings, storage_namespace=default_namespace(settings.gcs_port))
-    return Resolved(settings, sources, config_path)
+    injected = frozenset(name for name, source in sources.items()
+                         if pod and source.startswith("env ") and source[4:] in kuberay.INJECTED)
+    return Resolved(settings, sources, config_path, pod, injected)
 
 
-def _check(s, sources):
+def _with_pod(name, pod_value, pod_where, value, source):
+    """The value of a setting that KubeRay's command and another layer both give: the same value, or (extra
+    ray start arguments) both lists joined; anything else is a settings error naming both places."""
+    if name == "ray_args":
+        theirs = {a.split("=", 1)[0]: a for a in pod_value}
+        for arg in value:
+            flag = arg.split("=", 1)[0]
+            if flag in theirs and theirs[flag] != arg:
+                raise usage_error(f"ray start {flag} is {theirs[flag]!r} in {pod_where} but {arg!r} in ray_args "
+                                  f"(from {source})", "set it in one place")
+        return pod_value + tuple(a for a in value if a not in pod_value)
+    if value != pod_value:
+        raise usage_error(f"{name} is {_show(name, pod_value)} from {pod_where} but {_show(name, value)} from "
+                          f"{source}", "set it in one place: the pod's rayStartParams (or its limits), or "
+                          f"{source.replace('env ', '$')}, not both")
+    return value
+
+
+def _show(name, value):
+    return "***" if FIELDS[name].metadata["kind"] == "secret" else repr(value)
+
+
+def _check(s, sources, pod=None):
     if s.min_worker_port > s.max_worker_port:
         raise usage_error(f"min_worker_port {s.min_worker_port} is above max_worker_port {s.max_worker_port}",
                           "swap them or widen the range")
@@ -343,6 +413,11 @@ def _check(s, sources):
     if s.redis_password and s.redis_password_file:
         raise usage_error(f"redis_password and redis_password_file are both set (from {sources['redis_password']} "
                           f"and {sources['redis_password_file']})", "keep one of them")
+    if pod and pod.rayservice and (s.serve_app or s.serve_config is not None):
+        name = "serve_app" if s.serve_app else "serve_config"
+        raise usage_error(f"{name} is set (from {sources[name]}) but this head belongs to a RayService, whose "
+                          "serveConfigV2 KubeRay deploys itself: two configs would replace each other",
+                          f"put the applications in the RayService's serveConfigV2 and unset {name}")
     if s.serve_app and s.serve_config is not None:
         raise usage_error("serve_app and serve_config are both set (from "
                           f"{sources['serve_app']} and {sources['serve_config']})", "keep one of them")

@@ -71,8 +71,9 @@ def write_node(settings, role, ports, serve=False):
     return path
 
 
-def write_ready(path, endpoints):
-    _write(path, {"ready": True, "pid": os.getpid(), "at": time.time(), "endpoints": endpoints})
+def write_ready(path, endpoints, serve=None):
+    """serve: None (this node deploys no Serve), "deploying", "running" or "down" (serve_optional)."""
+    _write(path, {"ready": True, "pid": os.getpid(), "at": time.time(), "endpoints": endpoints, "serve": serve})
 
 
 def ready_row(settings, role, pid):

@@ -5,7 +5,10 @@ Kubernetes exec probes: plain HTTP and TCP, never an import of ray (a probe runs
   node). A failing liveness probe restarts the container, so it asks no more than that: a slow Serve
   deploy or a dashboard hiccup must not kill a working node.
 - ready (the default): every endpoint answers, the ready file was written by this node's supervisor, and
-  on a head that deploys Serve, every application is RUNNING and Serve's proxies are HEALTHY.
+  on a head that deploys Serve, every application is RUNNING and Serve's proxies are HEALTHY; with
+  --no-serve, not Serve: the supervisor writes the ready file as soon as Ray is healthy, before its Serve
+  deploy, so a head's Kubernetes readinessProbe never waits for an app that needs workers (which cannot
+  join a head whose Service has no endpoints while it is not Ready).
 Exit 0 when the asked state holds, 1 when it does not (2 for usage errors, as everywhere).
 """
 
@@ -67,7 +70,7 @@ def check(settings, mode="ready"):
         return Report(mode, role, pid, _live(s, role))
     rows = [Row(*r) for r in health.report(health.node_probes(s, role))]
     rows.append(Row(*state.ready_row(s, role, pid)))
-    if record.get("serve"):
+    if record.get("serve") and settings.serve:  # `status --no-serve`: Ray's readiness alone (a head's readinessProbe)
         rows += _serve_rows(node.dashboard_url(s))
     return Report(mode, role, pid, rows)
 

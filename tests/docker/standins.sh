@@ -14,7 +14,8 @@ here="$repo/tests/docker"
 cache=${SEEDCORE_CI_CACHE:-/var/cache/seedcore-boot-ci}
 mkdir -p "$cache"
 
-packages="python3,python3-venv,prometheus,redis-server,procps,ca-certificates"
+# wget: KubeRay's default probes (`wget ... | grep success`, run by bash) need it, as the real Ray image has it.
+packages="python3,python3-venv,prometheus,redis-server,procps,ca-certificates,wget"
 rootfs_key=$(printf 'bookworm minbase %s\n' "$packages" | sha256sum | cut -c1-12)
 wheels_key=$(cat "$repo/setup.cfg" "$repo/pyproject.toml" | sha256sum | cut -c1-12)
 

@@ -16,8 +16,8 @@ def boot(*args, env=None):
 
 
 def test_dry_run_prints_argv_and_env_and_starts_nothing():
-    r = boot("head", "--dry-run", "--port", "7379", "--num-cpus", "2", "--object-store-memory", "100mb", "--",
-             "--resources={\"accel\": 1}",
+    r = boot("head", "--dry-run", "--port", "7379", "--num-cpus", "2", "--object-store-memory", "100mb",
+             "--resources", '{"accel": 1}', "--", "--storage=/data/storage",
              env={"RAY_DISABLE_METRICS_SERVER": "1", "RAY_METRICS_EXPORT_PORT": "8080",
                   "RAY_DASHBOARD_METRICS_PORT": "8080"})
     assert r.returncode == 0, r.stderr
@@ -25,7 +25,7 @@ def test_dry_run_prints_argv_and_env_and_starts_nothing():
     argv = lines[1]
     assert " start --head --block " in argv and "--port=7379" in argv and "--num-cpus=2" in argv
     assert "--metrics-export-port=8080" in argv and "--object-store-memory=104857600" in argv
-    assert argv.endswith("'--resources={\"accel\": 1}'")
+    assert "'--resources={\"accel\": 1}'" in argv and argv.endswith("--storage=/data/storage")
     assert any(l.startswith("DASHBOARD_METRIC_PORT=") and l != "DASHBOARD_METRIC_PORT=8080" for l in lines)
     assert "RAY_DASHBOARD_METRICS_PORT" in r.stdout  # the note that says the value was set aside
 

@@ -25,10 +25,10 @@ def test_head_argv_pins_every_port():
 
 
 def test_flags_reach_the_argv_and_extra_args_come_last():
-    s = resolve({"num_cpus": "2", "node_ip_address": "10.1.2.3", "ray_args": ("--resources={}",)}, {}).settings
+    s = resolve({"num_cpus": "2", "node_ip_address": "10.1.2.3", "ray_args": ("--storage=/data",)}, {}).settings
     argv = head_argv(s, "ray")
     assert "--num-cpus=2" in argv and "--node-ip-address=10.1.2.3" in argv
-    assert argv[-1] == "--resources={}"
+    assert argv[-1] == "--storage=/data"
 
 
 @pytest.mark.parametrize("arg", ["--port=1", "--block", "--dashboard-port", "--metrics-export-port=9",
