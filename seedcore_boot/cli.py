@@ -259,5 +259,8 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     except BootError as exc:
         click.echo(f"seedcore-boot: error: {exc}", err=True)
+        if hasattr(exc, "end"):  # an error that an exit code alone would not end (kuberay.CommandRewritten)
+            sys.stderr.flush()
+            exc.end()
         sys.exit(exc.exit_code)
     sys.exit(code or 0)

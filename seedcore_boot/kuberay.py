@@ -18,10 +18,11 @@ Without the annotation KubeRay rewrites our command into `/bin/bash -lc -- "<our
 
 import os
 import re
+import signal
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from .errors import usage_error
+from .errors import EXIT_USAGE, BootError, usage_error
 
 ENV = "KUBERAY_GEN_RAY_START_CMD"
 EXTRA_TAGS = "RAY_USAGE_STATS_EXTRA_TAGS"  # head: kuberay_version=v1.1.1;kuberay_crd=RayCluster|RayService|RayJob
@@ -175,10 +176,11 @@ def pod(env, role=None, parent_argv=None):
     if role is not None:
         argv = parent_argv if parent_argv is not None else _parent_argv()
         if rewritten(text, argv):
-            raise usage_error(f"KubeRay replaced this container's command with `bash -lc \"seedcore-boot ... && "
-                              "ulimit -n 65536; ray start ...\"`: a second, unsupervised `ray start` would run after "
-                              "seedcore-boot exits",
-                              f"add the annotation {ANNOTATION} to the RayCluster's (or RayService's) metadata")
+            raise CommandRewritten(f"KubeRay replaced this container's command with `bash -lc \"seedcore-boot ... && "
+                                   "ulimit -n 65536; ray start ...\"`: an unsupervised `ray start` would run after "
+                                   "seedcore-boot exits",
+                                   f"add the annotation {ANNOTATION} to the RayCluster's (or RayService's) metadata",
+                                   EXIT_USAGE)
     flags = parse(text, env)
     found = Pod("head" if flags.pop("head", None) == "true" else "worker")
     if role is not None and role != found.role:
@@ -230,6 +232,20 @@ def _crd(tags):
         if key.strip() == "kuberay_crd":
             return value.strip()
     return None
+
+
+class CommandRewritten(BootError):
+    """We run as the first half of KubeRay's `bash -lc "<ours> && ulimit -n 65536; <ray start ...>"`.
+
+    Exiting 2 would not stop the second half: `;` runs it whatever our exit code (measured in the Ray image:
+    the unsupervised `ray start --head` came up after our exit 2). A non-interactive bash abandons its script
+    only when it got SIGINT while its child died of SIGINT (then it exits 130 and runs nothing more; measured
+    the same way, for exit codes and other signals it went on). So after the one line, end() does that."""
+
+    def end(self):
+        os.kill(os.getppid(), signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def rewritten(text, parent_argv):

@@ -1,0 +1,294 @@
+"""seedcore-boot under KubeRay: the shipped manifests (deploy/kuberay/) as KubeRay v1.1.1 and the kubelet would
+run them, in the real Docker engine (tests/kuberay/: the generated `ray start` with its flags shuffled, the
+injected environment, wait-gcs-ready, probes at their periods and thresholds, the head's Service name
+resolving only while the head is Ready, deletion with SIGTERM then SIGKILL after the grace period).
+
+Every request is made from inside a pod, to the Services' names or pods the test started.
+"""
+
+import copy
+import json
+import os
+import random
+import subprocess
+import time
+
+import pytest
+
+from tests.e2e.test_docker import REPO, _engine_or_skip
+from tests.kuberay import kubelet, operator
+
+pytestmark = pytest.mark.e2e
+DEPLOY = os.path.join(REPO, "deploy", "kuberay")
+IMAGE = "seedcore-boot/ray:2.20.0"
+SEED = int(os.environ.get("SEEDCORE_KUBERAY_SEED") or random.randrange(10**6))  # the flag order: printed on failure
+
+
+def build_image():
+    out = subprocess.run(["docker", "build", "-q", "--network", "none", "-f", "docker/Dockerfile", "-t", IMAGE, "."],
+                         cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    _engine_or_skip()
+    build_image()
+
+
+def cluster(tmp_path_factory, manifest, tag, subnet, edit=None):
+    docs = operator.documents(os.path.join(DEPLOY, manifest))
+    if edit:
+        docs = edit(copy.deepcopy(docs))
+    op = operator.Operator(docs, seed=SEED)
+    return op, kubelet.Kubelet(op, tag, subnet, str(tmp_path_factory.mktemp(tag)))
+
+
+def http(pod, url, method="GET", body=None, timeout=10):
+    """(status, text) of a request made from inside `pod`."""
+    code = ("import json,sys,urllib.request,urllib.error\n"
+            "m,u,b,t=sys.argv[1:5]\n"
+            "r=urllib.request.Request(u,data=b.encode() if b else None,method=m,"
+            "headers={'Content-Type':'application/json'})\n"
+            "try:\n with urllib.request.urlopen(r,timeout=float(t)) as x: print(json.dumps([x.status,x.read().decode()]))\n"
+            "except urllib.error.HTTPError as e: print(json.dumps([e.code,e.read().decode()]))\n"
+            "except Exception as e: print(json.dumps([0,repr(e)]))\n")
+    out = pod.exec(["python3", "-c", code, method, url, body or "", str(timeout)], timeout=timeout + 30)
+    status, text = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else (0, out.stderr)
+    return status, text
+
+
+def wait_for(what, test, timeout, step=1.0):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = test()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"{what} not within {timeout} s (last: {last!r}); flag-order seed {SEED}")
+
+
+def nodes(pod, svc):
+    """{node ip: (state, resources total)} as the head's dashboard reports them."""
+    status, text = http(pod, f"http://{svc}:8265/nodes?view=summary")
+    assert status == 200, text
+    return {n["raylet"]["nodeManagerAddress"]: (n["raylet"]["state"], n["raylet"].get("resourcesTotal", {}))
+            for n in json.loads(text)["data"]["summary"]}
+
+
+def applications(pod, svc):
+    status, text = http(pod, f"http://{svc}:8265/api/serve/applications/")
+    return json.loads(text).get("applications", {}) if status == 200 else {}
+
+
+def replica_ips(pod, svc, app="ml"):
+    deployments = applications(pod, svc).get(app, {}).get("deployments", {})
+    return sorted(r["node_ip"] for d in deployments.values() for r in d.get("replicas", [])
+                  if r.get("state") == "RUNNING")
+
+
+def ray_lines(pod):
+    return [l for l in pod.logs().splitlines() if l.startswith("ray |")]
+
+
+# --- the RayCluster: head + two workers --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rc(engine, tmp_path_factory):
+    op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr1", "10.211.1")
+    try:
+        head = k.run(op.head())
+        workers = [k.run(op.worker()) for _ in range(2)]
+        head.wait_ready(300)
+        for w in workers:
+            w.wait_ready(400)
+        yield op, k, head, workers
+    finally:
+        k.close()
+
+
+def test_head_and_workers_become_ready_and_kuberays_default_probes_pass(rc):
+    op, k, head, workers = rc
+    for pod in [head, *workers]:
+        ready, live = operator.default_probes(pod.plan.role, rayservice=False)
+        for probe in (ready, live):
+            for _ in range(3):  # as the kubelet runs them: its 1 s timeout includes `docker exec` itself
+                out = pod.exec(probe.command, timeout=probe.timeout)
+                assert out.returncode == 0, (pod.plan.name, probe.command, out.stdout, out.stderr)
+    # The workers' readiness needs their node (and its Serve proxy, none here) up: both Ready, no restart.
+    assert all(p.ready and p.restarts == 0 for p in [head, *workers])
+
+
+def test_ray_advertises_what_kuberay_computed_from_the_limits(rc):
+    op, k, head, workers = rc
+    seen = wait_for("3 nodes ALIVE", lambda: (lambda n: n if len(n) == 3 and all(s == "ALIVE" for s, _ in n.values())
+                                              else None)(nodes(head, op.fqdn)), 60)
+    gib = 2**30
+    assert seen[head.ip][1].get("CPU", 0) == 0  # rayStartParams num-cpus "0" wins over the CPU limit
+    assert seen[head.ip][1]["memory"] == 4 * gib
+    for w in workers:
+        assert seen[w.ip][1]["CPU"] == 1 and seen[w.ip][1]["memory"] == 3 * gib
+    # The generated command came with the flags in Go's map order, and it was what seedcore-boot ran.
+    gen = head.plan.containers[0].env["KUBERAY_GEN_RAY_START_CMD"]
+    assert "--num-cpus=0" in gen and "--memory=4294967296" in gen
+    shown = json.loads(head.exec(["seedcore-boot", "config", "show", "--json"]).stdout)
+    assert shown["num_cpus"] == {"value": 0, "source": "kuberay"} and shown["memory"]["source"] == "kuberay"
+
+
+def test_the_seeds_endpoints_answer_through_the_heads_service_name(rc):
+    op, k, head, workers = rc
+    client = workers[0]
+    for port_path, expect in ((":8265/api/version", "2.20.0"), (":8080/metrics", "ray_"),
+                              (":44227/metrics", "ray_"), (":8000/health", "")):
+        status, text = wait_for(port_path, lambda: (lambda r: r if r[0] == 200 else None)(
+            http(client, f"http://{op.fqdn}{port_path}")), 120)
+        assert expect in text, (port_path, text[:300])
+    status, text = http(client, f"http://{op.fqdn}:8000/predict", "POST", json.dumps({"features": [[1, 0]]}))
+    assert status == 200 and "positive" in text, text
+
+
+def test_the_head_was_ready_before_its_serve_app_whose_replica_needs_a_worker(rc):
+    """The deadlock KubeRay v1.1's ClusterIP Service invites: an app that waits for workers must not keep the
+    head out of its Service, since workers can only join a Ready head."""
+    op, k, head, workers = rc
+    assert head.ready_since < min(w.ready_since for w in workers)
+    log = head.logs()
+    assert log.index("head healthy in") < log.index("head ready in")
+    ips = wait_for("the replica RUNNING", lambda: replica_ips(head, op.fqdn), 120)
+    assert set(ips) <= {w.ip for w in workers}, ips  # the head advertises no CPU
+
+
+LOAD = r"""
+import json, os, threading, time, urllib.request, sys
+url, end = sys.argv[1], time.monotonic() + 150
+ok, failed = [0], []
+def client():
+    while time.monotonic() < end and not os.path.exists("/tmp/stop-load"):
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                ok[0] += 1
+        except Exception as exc:
+            failed.append([round(time.time(), 2), repr(exc)[:200]])
+            time.sleep(0.05)
+threads = [threading.Thread(target=client) for _ in range(3)]
+[t.start() for t in threads]
+print("load running", flush=True)
+[t.join() for t in threads]
+print(json.dumps({"ok": ok[0], "failed": failed}), flush=True)
+"""
+
+
+def test_a_worker_pod_with_a_replica_deleted_under_load_fails_no_request(rc):
+    op, k, head, workers = rc
+    ips = wait_for("the replica RUNNING", lambda: replica_ips(head, op.fqdn), 120)
+    holder = next(w for w in workers if w.ip in ips)
+    other = next(w for w in workers if w is not holder)
+    load = subprocess.Popen(["docker", "exec", head.container, "python3", "-c", LOAD, f"http://{op.fqdn}:8000/health"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert "load running" in load.stdout.readline()
+        time.sleep(3)
+        t = time.monotonic()
+        code = k.delete(holder)
+        took = time.monotonic() - t
+    finally:
+        head.exec(["touch", "/tmp/stop-load"])
+        result = json.loads(load.communicate(timeout=120)[0].strip().splitlines()[-1])
+    assert code == 0 and took < holder.plan.grace, (code, took, holder.logs()[-3000:])
+    assert "drained in" in holder.logs(), holder.logs()[-3000:]
+    assert result["failed"] == [] and result["ok"] > 20, result
+    assert replica_ips(head, op.fqdn) == [other.ip]
+    workers.remove(holder)
+    # KubeRay keeps `replicas: 2`: it creates a new pod for the one deleted.
+    workers.append(k.run(op.worker()))
+    workers[-1].wait_ready(400)
+
+
+DRAIN_LIKE_THE_AUTOSCALER = r"""
+import sys, ray
+ray.init(logging_level="ERROR", log_to_driver=False)  # RAY_ADDRESS is the head's, set by KubeRay
+node = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeManagerAddress"] == sys.argv[1])
+# StandardAutoscaler.drain_nodes_via_gcs (ray/autoscaler/_private/autoscaler.py), before terminate_nodes
+print(ray._private.worker.global_worker.gcs_client.drain_nodes([bytes.fromhex(node)], timeout=5))
+"""
+
+
+def test_an_idle_worker_drained_by_the_autoscaler_exits_0_without_a_restart(rc):
+    op, k, head, workers = rc
+    idle = workers[-1]  # the replacement: no replica (the other worker holds it)
+    assert idle.ip not in replica_ips(head, op.fqdn)
+    out = head.exec(["python3", "-c", DRAIN_LIKE_THE_AUTOSCALER, idle.ip], timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert idle.exited.wait(60), idle.logs()[-3000:]
+    code = k.delete(idle)  # then KubeRay deletes the pod (scaleStrategy.workersToDelete)
+    log = idle.logs()
+    assert code == 0 and idle.restarts == 0, (code, idle.restarts, log[-3000:])
+    assert "this node was drained by the cluster" in log and "DrainNode" in log
+    assert "seedcore-boot: error" not in log
+
+
+# --- settings from rayStartParams, and what is refused ----------------------------------------------
+def _head_only(params=None, env=(), annotations=None, serve=False):
+    def edit(docs):
+        rc = next(d for d in docs if d["kind"] == "RayCluster")
+        head = rc["spec"]["headGroupSpec"]
+        head["rayStartParams"].update(params or {})
+        c = head["template"]["spec"]["containers"][0]
+        c["env"] = [e for e in c["env"] if serve or e["name"] != "SEEDCORE_BOOT_CONFIG"] + \
+            [{"name": n, "value": v} for n, v in env]
+        if not serve:
+            c["env"].append({"name": "SEEDCORE_BOOT_SERVE", "value": "false"})
+        head["template"]["spec"]["restartPolicy"] = "Never"  # one life to look at
+        if annotations is not None:
+            rc["metadata"]["annotations"] = annotations
+        return docs
+    return edit
+
+
+def test_custom_rayStartParams_in_any_order_are_honoured(engine, tmp_path_factory):
+    params = {"num-cpus": "2", "resources": '"{\\"accel\\": 3}"', "object-store-memory": "200000000",
+              "node-manager-port": "7380", "metrics-export-port": "8081"}
+    op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr2", "10.211.2", _head_only(params))
+    try:
+        head = k.run(op.head())
+        head.wait_ready(300)
+        total = nodes(head, "127.0.0.1")[head.ip][1]
+        assert total["CPU"] == 2 and total["accel"] == 3 and total["object_store_memory"] == 200000000
+        status, _ = http(head, "http://127.0.0.1:8081/metrics")
+        assert status == 200
+        assert head.exec(["seedcore-boot", "status", "--live"]).returncode == 0  # the node file has port 7380
+    finally:
+        k.close()
+
+
+def test_a_value_set_both_in_rayStartParams_and_our_settings_is_one_line_and_no_ray(engine, tmp_path_factory):
+    op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr3", "10.211.3",
+                    _head_only({"num-cpus": "1"}, env=[("SEEDCORE_BOOT_NUM_CPUS", "2")]))
+    try:
+        head = k.run(op.head())
+        assert head.exited.wait(120)
+        errors = [l for l in head.logs().splitlines() if "error" in l]
+        assert head.exit_code == 2 and len(errors) == 1, head.logs()
+        assert "num_cpus is 1 from kuberay (--num-cpus in KUBERAY_GEN_RAY_START_CMD) but 2 from env " \
+               "SEEDCORE_BOOT_NUM_CPUS" in errors[0]
+        assert not ray_lines(head) and "Traceback" not in head.logs()
+    finally:
+        k.close()
+
+
+def test_without_the_annotation_kuberays_rewritten_command_is_refused_naming_it(engine, tmp_path_factory):
+    op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr4", "10.211.4", _head_only(annotations={}))
+    try:
+        plan = op.head()
+        assert plan.containers[0].command == ["/bin/bash", "-lc", "--"]  # what KubeRay does without it
+        head = k.run(plan)
+        assert head.exited.wait(120)
+        log = head.logs()
+        # bash's `<ours> && ulimit -n 65536; ray start ...` runs the ray start whatever our exit code: only
+        # SIGINT to it and our own death by SIGINT end its script (kuberay.CommandRewritten): 128 + 2.
+        assert head.exit_code == 130, log
+        errors = [l for l in log.splitlines() if l.startswith("seedcore-boot: error:")]
+        assert len(errors) == 1 and 'ray.io/overwrite-container-cmd: "true"' in errors[0], log
+        assert not ray_lines(head) and "Ray runtime started" not in log and "Traceback" not in log
+    finally:
+        k.close()

@@ -1,0 +1,275 @@
+"""The kubelet's side of the emulated pods (operator.py builds them): containers in the real Docker engine.
+
+- One Docker network per test cluster (--internal: nothing leaves it), pods at fixed addresses on it, and a
+  cluster DNS (dns.py) in a container of its own. Each pod gets the resolv.conf a kubelet writes (the cluster
+  DNS, search <ns>.svc.cluster.local svc.cluster.local cluster.local, ndots:5): Docker's own DNS is not used.
+- A Service's name resolves only while a pod it selects is Ready: the head's `<cluster>-head-svc` is a
+  normal ClusterIP Service in KubeRay v1.1, without endpoints for a head that is not Ready.
+- Probes run as `docker exec` at their initialDelay, period, timeout and failureThreshold; readiness gates
+  the Services, a liveness failure kills the container (SIGTERM, SIGKILL after the grace period) and the
+  restart policy decides what follows, as it does when the container exits by itself.
+- Init containers run to completion, in order, before the pod's container.
+- Deleting a pod is `docker stop -t <terminationGracePeriodSeconds>`: SIGTERM, SIGKILL after the grace.
+- /dev/shm is --shm-size (the memory emptyDir KubeRay mounts there); limits are --cpus and --memory; the
+  securityContext is --user, --group-add (fsGroup), --cap-drop, no-new-privileges.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+from . import operator
+
+DNS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns.py")
+DNS_IMAGE = "rayproject/ray:2.20.0-py310"  # the stand-in has python3; the DNS needs nothing else
+
+
+def docker(*args, timeout=120, check=True, env=None):
+    out = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    if check and out.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args[:3])} ... -> {out.returncode}: {out.stderr.strip()[-2000:]}")
+    return out
+
+
+class Kubelet:
+    """Runs one Operator's pods on one emulated Kubernetes node; close() removes everything it made."""
+
+    def __init__(self, op, tag, subnet, workdir):
+        self.op, self.tag, self.subnet, self.dir = op, tag, subnet, workdir  # subnet: "10.211.7"
+        self.network = f"{tag}-net"
+        self.pods = {}
+        self._next_ip = 10
+        self._lock = threading.Lock()
+        os.makedirs(f"{workdir}/dns", exist_ok=True)
+        shutil.copy(DNS_SCRIPT, f"{workdir}/dns/dns.py")
+        self._write_records({})
+        self._resolv = f"{workdir}/resolv.conf"
+        with open(self._resolv, "w", encoding="utf-8") as fh:
+            ns = op.namespace
+            fh.write(f"nameserver {subnet}.2\nsearch {ns}.svc.{operator.DOMAIN} svc.{operator.DOMAIN} "
+                     f"{operator.DOMAIN}\noptions ndots:5\n")
+        docker("network", "create", "--internal", "--subnet", f"{subnet}.0/24", "--label", f"seedcore.test={tag}",
+               self.network)
+        docker("run", "-d", "--name", f"{tag}-dns", "--label", f"seedcore.test={tag}", "--network", self.network,
+               "--ip", f"{subnet}.2", "--user", "0", "-v", f"{workdir}/dns:/dns:ro", "--entrypoint", "python3",
+               DNS_IMAGE, "/dns/dns.py", "/dns/records.json")
+
+    # --- Services ---------------------------------------------------------------------------------
+    def _write_records(self, records):
+        tmp = f"{self.dir}/dns/records.json.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(records, fh)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, f"{self.dir}/dns/records.json")
+
+    def _services(self):
+        head = {"ray.io/cluster": self.op.cluster, "ray.io/node-type": "head"}
+        return [(self.op.fqdn, head)] + self.op.services()
+
+    def update_services(self):
+        """Each Service's name -> the address of a Ready pod it selects; no Ready pod, no name."""
+        with self._lock:
+            records = {}
+            for name, selector in self._services():
+                for pod in self.pods.values():
+                    if pod.ready and all(pod.plan.labels.get(k) == v for k, v in selector.items()):
+                        records[name] = pod.ip
+                        break
+            self._write_records(records)
+
+    # --- pods -------------------------------------------------------------------------------------
+    def run(self, plan):
+        """Start a pod (its init containers, then its container) in the background; wait_ready() waits."""
+        with self._lock:
+            ip = f"{self.subnet}.{self._next_ip}"
+            self._next_ip += 1
+        pod = RunningPod(self, plan, ip)
+        self.pods[plan.name] = pod
+        threading.Thread(target=pod.boot, daemon=True).start()
+        return pod
+
+    def delete(self, pod, timeout=None):
+        """As the kubelet deletes a pod: SIGTERM, SIGKILL after terminationGracePeriodSeconds. Returns the
+        container's exit code."""
+        pod.deleting = True
+        pod.ready = False
+        self.update_services()
+        grace = int(pod.plan.grace)
+        if pod.running:
+            docker("stop", "-t", str(grace), pod.container, timeout=(timeout or grace + 60), check=False)
+        else:  # still in its init containers
+            for i in range(len(pod.plan.init)):
+                docker("stop", "-t", str(grace), f"{pod.container}-init{i}", check=False, timeout=grace + 60)
+        pod.exited.wait(10)
+        return pod.exit_code
+
+    def close(self):
+        for pod in self.pods.values():
+            pod.deleting = True
+        ids = docker("ps", "-aq", "--filter", f"label=seedcore.test={self.tag}", check=False).stdout.split()
+        if ids:
+            docker("rm", "-f", *ids, check=False, timeout=180)
+        docker("network", "rm", self.network, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RunningPod:
+    def __init__(self, kubelet, plan, ip):
+        self.kubelet, self.plan, self.ip = kubelet, plan, ip
+        self.container = f"{kubelet.tag}-{plan.name}"
+        self.ready = False
+        self.deleting = False
+        self.restarts = 0
+        self.exit_code = None
+        self.exited = threading.Event()
+        self.ready_since = None  # when it first became Ready (monotonic)
+        self.probe_log = []  # (time, kind, ok)
+        self._generation = 0  # bumped at every (re)start: probe loops of an earlier life stop
+        self.running = False  # its container has been started (init containers done)
+        self.failure = None  # why it never ran
+
+    # --- containers -------------------------------------------------------------------------------
+    def _argv(self, c, name, detach):
+        pod = self.plan
+        argv = ["run", "--name", name, "--label", f"seedcore.test={self.kubelet.tag}", "--hostname", pod.name,
+                "--network", self.kubelet.network, "--ip", self.ip, "-v", f"{self.kubelet._resolv}:/etc/resolv.conf:ro"]
+        if detach:
+            argv.append("-d")
+        if c.cpu:
+            argv += ["--cpus", f"{c.cpu:g}"]
+        if c.memory:
+            argv += ["--memory", str(c.memory), "--memory-swap", str(c.memory)]
+        if pod.shm:
+            argv += ["--shm-size", str(pod.shm)]
+        sec = {**pod.security, **c.security}
+        if "runAsUser" in sec:
+            argv += ["--user", f"{sec['runAsUser']}:{sec.get('runAsGroup', sec['runAsUser'])}"]
+        if "fsGroup" in pod.security:
+            argv += ["--group-add", str(pod.security["fsGroup"])]
+        if sec.get("allowPrivilegeEscalation") is False:
+            argv += ["--security-opt", "no-new-privileges"]
+        for cap in (sec.get("capabilities") or {}).get("drop") or []:
+            argv += ["--cap-drop", cap]
+        for mount in c.mounts:
+            if mount["mountPath"] == "/dev/shm":
+                continue  # --shm-size
+            argv += ["-v", f"{self._volume(mount['name'])}:{mount['mountPath']}" + (":ro" if mount.get("readOnly")
+                                                                                      else "")]
+        env = {k: v.replace(operator.POD_IP, self.ip) for k, v in c.env.items()}
+        for key in env:
+            argv += ["-e", key]  # the value comes from docker's environment: never on a command line
+        command = (c.command or []) + (c.args or [])
+        if c.command:
+            argv += ["--entrypoint", c.command[0], c.image, *command[1:]]
+        else:
+            argv += [c.image, *(c.args or [])]
+        return argv, dict(os.environ, **env)
+
+    def _volume(self, name):
+        spec = self.plan.volumes[name]
+        path = f"{self.kubelet.dir}/pods/{self.plan.name}/{name}"
+        if not os.path.isdir(path):
+            os.makedirs(path)
+            if "configMap" in spec:
+                for key, text in self.kubelet.op.config_map(spec["configMap"]["name"]).items():
+                    with open(f"{path}/{key}", "w", encoding="utf-8") as fh:
+                        fh.write(text)
+                    os.chmod(f"{path}/{key}", 0o644)
+            else:  # an emptyDir, group-owned by fsGroup
+                os.chown(path, 0, int(self.plan.security.get("fsGroup", 0)))
+                os.chmod(path, 0o2775)
+            os.chmod(path, os.stat(path).st_mode | 0o755)
+        return path
+
+    def boot(self):
+        try:
+            for i, c in enumerate(self.plan.init):
+                name = f"{self.container}-init{i}"
+                argv, env = self._argv(c, name, detach=True)
+                docker(*argv, env=env)
+                code = int(docker("wait", name, timeout=None).stdout.strip() or -1)
+                if code != 0 or self.deleting:  # (KubeRay's wait-gcs-ready never fails: it loops forever)
+                    self.failure = f"init container {c.name} exited {code}: {self.logs(name)[-2000:]}"
+                    self.exited.set()
+                    return
+            if self.deleting:
+                self.exited.set()
+                return
+            argv, env = self._argv(self.plan.containers[0], self.container, detach=True)
+            docker(*argv, env=env)
+            self.running = True
+        except AssertionError as exc:
+            self.failure = str(exc)
+            self.exited.set()
+            return
+        self._started()
+        self._watch_exit()
+
+    def _started(self):
+        self._generation += 1
+        for kind in ("readiness", "liveness"):
+            p = getattr(self.plan.containers[0], kind)
+            if p:
+                threading.Thread(target=self._probe_loop, args=(kind, p, self._generation), daemon=True).start()
+
+    def _watch_exit(self):
+        while True:
+            out = docker("wait", self.container, timeout=None, check=False)
+            code = int(out.stdout.strip() or -1)
+            self.ready = False
+            self.kubelet.update_services()
+            policy = self.plan.restart_policy
+            if self.deleting or policy == "Never" or (policy == "OnFailure" and code == 0):
+                self.exit_code = code
+                self.exited.set()
+                return
+            self.restarts += 1  # the kubelet restarts the container in place: same pod, address, volumes
+            docker("start", self.container, check=False)
+            self._started()
+
+    def _probe_loop(self, kind, probe, generation):
+        time.sleep(probe.initial_delay)
+        failures = 0
+        while generation == self._generation and not self.deleting and not self.exited.is_set():
+            ok = self.exec(probe.command, timeout=probe.timeout).returncode == 0
+            self.probe_log.append((time.monotonic(), kind, ok))
+            failures = 0 if ok else failures + 1
+            if kind == "readiness":
+                changed = ok != self.ready and (ok or failures >= probe.failure)
+                if changed:
+                    self.ready = ok
+                    if ok and self.ready_since is None:
+                        self.ready_since = time.monotonic()
+                    self.kubelet.update_services()
+            elif failures >= probe.failure and not self.deleting:
+                # The kubelet kills an unhealthy container; its restart policy decides what follows.
+                docker("stop", "-t", str(int(self.plan.grace)), self.container, check=False,
+                       timeout=self.plan.grace + 60)
+                return
+            time.sleep(probe.period)
+
+    # --- looking at it ----------------------------------------------------------------------------
+    def exec(self, argv, timeout=30, user=None):
+        try:
+            return subprocess.run(["docker", "exec", *(["--user", user] if user else []), self.container, *argv],
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            return subprocess.CompletedProcess(exc.cmd, 124, exc.stdout or "", f"timed out after {timeout} s")
+
+    def logs(self, name=None):
+        out = docker("logs", name or self.container, check=False, timeout=60)
+        return out.stdout + out.stderr
+
+    def wait_ready(self, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.ready:
+                return
+            if self.exited.is_set():
+                raise AssertionError(f"{self.plan.name} exited {self.exit_code} ({self.failure or 'its container'})"
+                                     f":\n{self.logs()[-4000:] if self.running else ''}")
+            time.sleep(0.5)
+        raise AssertionError(f"{self.plan.name} not Ready within {timeout} s:\n{self.logs()[-4000:]}")
