@@ -254,7 +254,9 @@ def rewritten(text, parent_argv):
     if not parent_argv or not os.path.basename(parent_argv[0]).endswith("bash"):
         return False
     script = parent_argv[-1]
-    return "ulimit -n 65536;" in script and script.rstrip().endswith(text.strip())
+    # v1.1-v1.6 write `ulimit -n 65536;`, v1.7 `ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536};`; v1.4+ run
+    # `bash -c` unless the operator sets ENABLE_LOGIN_SHELL.
+    return re.search(r"ulimit -n \S+;", script) is not None and script.rstrip().endswith(text.strip())
 
 
 def _parent_argv():

@@ -14,6 +14,7 @@ import subprocess
 import time
 
 import pytest
+import yaml
 
 from tests.e2e.test_docker import REPO, _engine_or_skip
 from tests.kuberay import kubelet, operator
@@ -70,11 +71,12 @@ def wait_for(what, test, timeout, step=1.0):
 
 
 def nodes(pod, svc):
-    """{node ip: (state, resources total)} as the head's dashboard reports them."""
+    """{node ip: (state, resources total, node id)} of the live nodes, as the head's dashboard reports them."""
     status, text = http(pod, f"http://{svc}:8265/nodes?view=summary")
     assert status == 200, text
-    return {n["raylet"]["nodeManagerAddress"]: (n["raylet"]["state"], n["raylet"].get("resourcesTotal", {}))
-            for n in json.loads(text)["data"]["summary"]}
+    return {n["raylet"]["nodeManagerAddress"]: (n["raylet"]["state"], n["raylet"].get("resourcesTotal", {}),
+                                                n["raylet"]["nodeId"])
+            for n in json.loads(text)["data"]["summary"] if n["raylet"]["state"] == "ALIVE"}
 
 
 def applications(pod, svc):
@@ -121,8 +123,7 @@ def test_head_and_workers_become_ready_and_kuberays_default_probes_pass(rc):
 
 def test_ray_advertises_what_kuberay_computed_from_the_limits(rc):
     op, k, head, workers = rc
-    seen = wait_for("3 nodes ALIVE", lambda: (lambda n: n if len(n) == 3 and all(s == "ALIVE" for s, _ in n.values())
-                                              else None)(nodes(head, op.fqdn)), 60)
+    seen = wait_for("3 nodes ALIVE", lambda: (lambda n: n if len(n) == 3 else None)(nodes(head, op.fqdn)), 60)
     gib = 2**30
     assert seen[head.ip][1].get("CPU", 0) == 0  # rayStartParams num-cpus "0" wins over the CPU limit
     assert seen[head.ip][1]["memory"] == 4 * gib
@@ -290,5 +291,80 @@ def test_without_the_annotation_kuberays_rewritten_command_is_refused_naming_it(
         errors = [l for l in log.splitlines() if l.startswith("seedcore-boot: error:")]
         assert len(errors) == 1 and 'ray.io/overwrite-container-cmd: "true"' in errors[0], log
         assert not ray_lines(head) and "Ray runtime started" not in log and "Traceback" not in log
+    finally:
+        k.close()
+
+
+# --- RayService ---------------------------------------------------------------------------------------
+def test_a_rayservice_head_deploys_nothing_and_kuberays_own_deploy_comes_up_running(engine, tmp_path_factory):
+    op, k = cluster(tmp_path_factory, "rayservice.yaml", "kr5", "10.211.5")
+    try:
+        head = k.run(op.head())
+        workers = [k.run(op.worker()) for _ in range(2)]
+        head.wait_ready(300)
+        log = head.logs()
+        assert "this head belongs to a RayService" in log and "deploying" not in log, log[-3000:]
+        assert applications(head, op.fqdn) == {}
+        # KubeRay once the head is Ready (rayservice_controller.go updateServeDeployment): serveConfigV2 as
+        # JSON, PUT to the dashboard through the head's Service, retried every 2 s until it answers 200.
+        body = json.dumps(yaml.safe_load(op.serve_config))
+        wait_for("KubeRay's PUT accepted", lambda: http(head, f"http://{op.fqdn}:8265/api/serve/applications/",
+                                                         "PUT", body, timeout=2)[0] == 200, 120, step=2)
+        # getAndCheckServeStatus: at least one application, all RUNNING.
+        wait_for("every application RUNNING", lambda: (lambda a: a and all(x["status"] == "RUNNING"
+                                                                           for x in a.values()))(
+            applications(head, op.fqdn)), 240, step=2)
+        for w in workers:  # their readiness includes Serve's proxy on them (/-/healthz), as KubeRay's does
+            w.wait_ready(300)
+            ready, _ = operator.default_probes("worker", rayservice=True)
+            out = w.exec(ready.command, timeout=5)
+            assert out.returncode == 0, (out.stdout, out.stderr)
+        status, text = http(workers[0], f"http://{op.fqdn}:8000/health")
+        assert status == 200, text
+        assert "Serve" not in "".join(l for l in head.logs().splitlines() if l.startswith("seedcore-boot: error"))
+    finally:
+        k.close()
+
+
+# --- GCS fault tolerance -----------------------------------------------------------------------------
+TASK_ON_NODE = r"""
+import sys, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init(logging_level="ERROR", log_to_driver=False)
+@ray.remote(num_cpus=0)
+def where():
+    return ray.util.get_node_ip_address()
+print(ray.get(where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(sys.argv[1], soft=False)).remote()))
+"""
+
+
+def test_the_head_pod_recreated_against_redis_keeps_the_workers_and_the_app(engine, tmp_path_factory):
+    op, k = cluster(tmp_path_factory, "raycluster-redis.yaml", "kr6", "10.211.6")
+    try:
+        redis = k.run(op.plain_pod(op.deployments()[0]))
+        head = k.run(op.head())
+        worker = k.run(op.worker())
+        redis.wait_ready(60)
+        head.wait_ready(300)
+        worker.wait_ready(400)
+        assert f"namespace '{op.uid}'" in head.logs() and "no earlier cluster" in head.logs()
+        wait_for("the app", lambda: http(worker, f"http://{op.fqdn}:8000/health")[0] == 200, 180)
+        before = nodes(worker, op.fqdn)[worker.ip]
+        assert k.delete(head) == 0
+        # The ReplicaSet-less head pod comes back as a new pod: another name, another address.
+        again = k.run(op.head())
+        assert again.ip != head.ip
+        again.wait_ready(300)
+        assert "recovering cluster state from Redis redis:6379" in again.logs(), again.logs()[-3000:]
+        wait_for("the app through the head's Service again",
+                 lambda: http(worker, f"http://{op.fqdn}:8000/health")[0] == 200, 180)
+        after = wait_for("the worker's node ALIVE in the new head's GCS",
+                         lambda: (lambda n: n.get(worker.ip) if n.get(worker.ip, ("",))[0] == "ALIVE" else None)(
+                             nodes(worker, op.fqdn)), 60)
+        assert worker.restarts == 0 and not worker.exited.is_set(), worker.logs()[-3000:]
+        assert before[2] == after[2] and "gone since" not in worker.logs()  # the same Ray node, never left
+        # ... and it works with the new head: a task placed on it runs (its raylet found the head's new address).
+        out = again.exec(["python3", "-c", TASK_ON_NODE, after[2]], timeout=180)
+        assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == worker.ip, out.stderr[-2000:]
     finally:
         k.close()

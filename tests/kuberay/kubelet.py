@@ -210,6 +210,10 @@ class RunningPod:
 
     def _started(self):
         self._generation += 1
+        if self.plan.containers[0].readiness is None:  # no readiness probe: Ready once running (Kubernetes)
+            self.ready = True
+            self.ready_since = self.ready_since or time.monotonic()
+            self.kubelet.update_services()
         for kind in ("readiness", "liveness"):
             p = getattr(self.plan.containers[0], kind)
             if p:

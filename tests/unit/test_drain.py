@@ -155,3 +155,63 @@ def test_stop_waits_for_a_worker_as_long_as_its_drain_and_stop_may_take():
     assert stop_budget(s, "worker") == 45 + 8 + 5
     assert stop_budget(s, "head") == 30  # as before workers drained
     assert stop_budget(resolve({"drain_timeout": "0"}, {}).settings, "worker") == 30
+
+
+# --- a drain someone else asked for (drain.by_cluster) ----------------------------------------------------
+def _dead(node_hex, start_ms, reason=None):
+    info = _node(node_hex, "10.200.0.2", 6380, dead=True)
+    info.start_time_ms = start_ms
+    if reason:
+        info.death_info.reason = gcs_pb2.NodeDeathInfo.Reason.Value(reason)
+    return info
+
+
+def test_nodes_at_an_address_come_newest_first_with_their_death_reason(monkeypatch):
+    reply = gcs_service_pb2.GetAllNodeInfoReply(node_info_list=[
+        _dead(OTHER, 1000), _dead(ME, 2000, "AUTOSCALER_DRAIN_IDLE"), _node("ef" * 28, "10.200.0.3", 6380),
+    ]).SerializeToString()
+    monkeypatch.setattr(gcsprobe, "_call", lambda *a: reply)
+    assert gcsprobe.nodes_at("h", 1, "10.200.0.2", 6380) == [(ME, False, 2000, 4), (OTHER, False, 1000, 0)]
+    assert gcsprobe.DEATH_REASONS[4] == "idle termination" and 4 in gcsprobe.DRAINED
+
+
+class _DeadSup:
+    node_ip, head = "10.200.0.2", None
+
+
+def _raylet_out(tmp_path, lines):
+    logs = tmp_path / "session_latest" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "raylet.out").write_text("\n".join(lines) + "\n")
+    return resolve({"temp_dir": str(tmp_path), "head_address": "127.0.0.1:1"}, {}).settings
+
+
+def _stamp(seconds_ago):
+    return time.strftime("[%Y-%m-%d %H:%M:%S,000 I 41 41]", time.localtime(time.time() - seconds_ago))
+
+
+def test_a_gcs_shutdown_is_a_drain_by_the_cluster(tmp_path, monkeypatch):
+    # Ray 2.20's autoscaler v1 (drain_nodes_via_gcs): the GCS records no reason; the raylet logs the RPC.
+    s = _raylet_out(tmp_path, [f"{_stamp(1)} node_manager.cc:1932: Shutdown RPC has received. Shutdown will "
+                               "happen after the RPC is replied."])
+    monkeypatch.setattr(gcsprobe, "nodes_at", lambda *a, **k: [(ME, False, 2000, 0)])
+    said = drain.by_cluster(_DeadSup(), s, since=time.time() - 60)
+    assert said.startswith("this node was drained by the cluster (no reason given)") and "DrainNode" in said
+
+
+def test_a_drain_request_names_its_reason_from_the_gcs_and_the_raylet(tmp_path, monkeypatch):
+    s = _raylet_out(tmp_path, [f"{_stamp(1)} node_manager.cc:1900: Drain raylet RPC has received. Deadline is 1. "
+                               "Drain reason: idle for 60 s", f"{_stamp(1)} The node is drained, exiting..."])
+    monkeypatch.setattr(gcsprobe, "nodes_at", lambda *a, **k: [(ME, False, 2000, 4)])
+    said = drain.by_cluster(_DeadSup(), s, since=time.time() - 60)
+    assert "(idle termination, 'idle for 60 s')" in said
+
+
+def test_a_crash_is_not_a_drain_nor_is_an_earlier_lifes_log(tmp_path, monkeypatch):
+    # The container restarted in its pod: the same session dir holds the raylet.out of its earlier life.
+    s = _raylet_out(tmp_path, [f"{_stamp(600)} node_manager.cc:1932: Shutdown RPC has received."])
+    monkeypatch.setattr(gcsprobe, "nodes_at", lambda *a, **k: [(ME, True, 2000, 0)])  # not even dead yet
+    assert drain.by_cluster(_DeadSup(), s, since=time.time() - 60) is None
+    # Without an answer from the GCS the raylet's own words decide, and here they say nothing.
+    monkeypatch.setattr(gcsprobe, "nodes_at", lambda *a, **k: (_ for _ in ()).throw(gcsprobe.GcsError("down")))
+    assert drain.by_cluster(_DeadSup(), s, since=time.time() - 60) is None

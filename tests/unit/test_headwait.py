@@ -109,3 +109,15 @@ def test_versions_must_match_to_the_python_patch():
         headwait.check_versions("h:6379", (headwait.RAY_VERSION, "3.11.0"))
     assert "Python 3.11.0" in str(err.value) and f"Python {platform.python_version()}" in str(err.value)
     assert err.value.exit_code == 1
+
+
+def test_the_watch_resolves_the_heads_name_again_and_falls_back_to_the_last_address():
+    from seedcore_boot.headwait import HeadWatch
+
+    watch = HeadWatch("localhost", 1, "10.9.9.9", timeout=10, interval=3600)
+    try:
+        assert watch.current_ip() in ("127.0.0.1", "::1")  # a head pod back with another IP is found
+        watch.host = "no-such-head.invalid"  # a Service without Ready endpoints: no name for a moment
+        assert watch.current_ip() == "10.9.9.9"
+    finally:
+        watch.close()

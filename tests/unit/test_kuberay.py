@@ -145,6 +145,10 @@ def test_the_missing_annotation_is_one_line_naming_it():
         kuberay.pod(env, "head", parent_argv=parent)
     assert err.value.exit_code == 2 and kuberay.ANNOTATION in str(err.value)
     assert kuberay.pod(env, "head", parent_argv=["/usr/bin/tini", "--"]).role == "head"
+    v17 = ["/bin/bash", "-c", "--", f" seedcore-boot  head  && ulimit -n ${{RAY_START_ULIMIT_OPEN_FILES:-65536}}; "
+                                    f"{env[kuberay.ENV]}"]
+    with pytest.raises(BootError):  # KubeRay v1.7's form of the same rewrite
+        kuberay.pod(env, "head", parent_argv=v17)
 
 
 @pytest.mark.parametrize("text,env,words", [
@@ -159,3 +163,22 @@ def test_split_is_the_shell_s(text, env, words):
 def test_outside_kuberay_nothing_changes():
     assert kuberay.pod({}, "head") is None
     assert resolve({}, {}, role="head").platform is None
+
+
+def test_kuberays_rewritten_script_goes_no_further_than_our_line():
+    """bash runs `<ours> && ulimit -n 65536; <ray start>`: `;` would run the ray start after any exit code of
+    ours, so seedcore-boot ends bash's script with SIGINT (exit 130). The ray start here is a marker."""
+    import os
+    import subprocess
+    import sys
+
+    gen = "ray start --head  --block "
+    script = f" {sys.executable}  -m  seedcore_boot  head  && ulimit -n 65536; {gen}"
+    # No `ray` on this PATH: if bash went on, it would say so (127), and start nothing.
+    env = {"PATH": "/usr/bin:/bin", "KUBERAY_GEN_RAY_START_CMD": gen,
+           "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
+    out = subprocess.run(["bash", "-c", "--", script], env=env, capture_output=True, text=True, timeout=60)
+    # bash ends by SIGINT (here, as a child; as a container's PID 1 it exits 130, tests/e2e/test_kuberay.py)
+    assert out.returncode == -2 and "ray: command not found" not in out.stderr, (out.returncode, out.stderr)
+    errors = [l for l in out.stderr.splitlines() if l.strip()]
+    assert len(errors) == 1 and kuberay.ANNOTATION in errors[0], out.stderr

@@ -92,3 +92,30 @@ def test_ray_retry_defaults_yield_to_exported_values():
     assert env["RAY_raylet_client_num_connect_attempts"] == "100"
     assert rayenv.child_env(s, "head", {})["RAY_raylet_client_connect_timeout_milliseconds"] == "100"
     assert "# unless exported" in dry_run_text(make_plan(resolve({}, {}), "head"))
+
+
+def test_memory_resources_and_the_monitor_reach_the_argv():
+    s = resolve({"memory": "4gb", "resources": '{"accel": 2}', "monitor": False}, {}).settings
+    argv = head_argv(s)
+    assert "--memory=4294967296" in argv and '--resources={"accel": 2}' in argv and "--no-monitor" in argv
+    assert "--no-monitor" not in head_argv(resolve({}, {}).settings)
+    for arg in ("--memory=1", "--resources={}", "--no-monitor"):
+        with pytest.raises(BootError):
+            head_argv(resolve({"ray_args": (arg,)}, {}).settings)
+
+
+def test_without_the_monitor_there_is_no_autoscaler_to_expect_or_preflight():
+    from seedcore_boot import components, ports
+
+    off = resolve({"monitor": False}, {}).settings
+    assert "autoscaler_monitor" not in components.expected(off, "head")
+    assert "autoscaler_metrics" not in {p.name for p in ports.plan(off, "head")}
+    on = resolve({}, {}).settings
+    assert "autoscaler_monitor" in components.expected(on, "head")
+
+
+@pytest.mark.parametrize("raw", ["[1]", '{"a": -1}', '{"a": "x"}', "not json"])
+def test_bad_resources_are_usage_errors(raw):
+    with pytest.raises(BootError) as err:
+        resolve({"resources": raw}, {})
+    assert err.value.exit_code == 2 and "JSON mapping" in str(err.value)
