@@ -95,7 +95,7 @@ def ray_lines(pod):
 
 
 # --- the RayCluster: head + two workers --------------------------------------------------------------
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def rc(engine, tmp_path_factory):
     op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr1", "10.211.1")
     try:
@@ -107,56 +107,6 @@ def rc(engine, tmp_path_factory):
         yield op, k, head, workers
     finally:
         k.close()
-
-
-def test_head_and_workers_become_ready_and_kuberays_default_probes_pass(rc):
-    op, k, head, workers = rc
-    for pod in [head, *workers]:
-        ready, live = operator.default_probes(pod.plan.role, rayservice=False)
-        for probe in (ready, live):
-            for _ in range(3):  # as the kubelet runs them: its 1 s timeout includes `docker exec` itself
-                out = pod.exec(probe.command, timeout=probe.timeout)
-                assert out.returncode == 0, (pod.plan.name, probe.command, out.stdout, out.stderr)
-    # The workers' readiness needs their node (and its Serve proxy, none here) up: both Ready, no restart.
-    assert all(p.ready and p.restarts == 0 for p in [head, *workers])
-
-
-def test_ray_advertises_what_kuberay_computed_from_the_limits(rc):
-    op, k, head, workers = rc
-    seen = wait_for("3 nodes ALIVE", lambda: (lambda n: n if len(n) == 3 else None)(nodes(head, op.fqdn)), 60)
-    gib = 2**30
-    assert seen[head.ip][1].get("CPU", 0) == 0  # rayStartParams num-cpus "0" wins over the CPU limit
-    assert seen[head.ip][1]["memory"] == 4 * gib
-    for w in workers:
-        assert seen[w.ip][1]["CPU"] == 1 and seen[w.ip][1]["memory"] == 3 * gib
-    # The generated command came with the flags in Go's map order, and it was what seedcore-boot ran.
-    gen = head.plan.containers[0].env["KUBERAY_GEN_RAY_START_CMD"]
-    assert "--num-cpus=0" in gen and "--memory=4294967296" in gen
-    shown = json.loads(head.exec(["seedcore-boot", "config", "show", "--json"]).stdout)
-    assert shown["num_cpus"] == {"value": 0, "source": "kuberay"} and shown["memory"]["source"] == "kuberay"
-
-
-def test_the_seeds_endpoints_answer_through_the_heads_service_name(rc):
-    op, k, head, workers = rc
-    client = workers[0]
-    for port_path, expect in ((":8265/api/version", "2.20.0"), (":8080/metrics", "ray_"),
-                              (":44227/metrics", "ray_"), (":8000/health", "")):
-        status, text = wait_for(port_path, lambda: (lambda r: r if r[0] == 200 else None)(
-            http(client, f"http://{op.fqdn}{port_path}")), 120)
-        assert expect in text, (port_path, text[:300])
-    status, text = http(client, f"http://{op.fqdn}:8000/predict", "POST", json.dumps({"features": [[1, 0]]}))
-    assert status == 200 and "positive" in text, text
-
-
-def test_the_head_was_ready_before_its_serve_app_whose_replica_needs_a_worker(rc):
-    """The deadlock KubeRay v1.1's ClusterIP Service invites: an app that waits for workers must not keep the
-    head out of its Service, since workers can only join a Ready head."""
-    op, k, head, workers = rc
-    assert head.ready_since < min(w.ready_since for w in workers)
-    log = head.logs()
-    assert log.index("head healthy in") < log.index("head ready in")
-    ips = wait_for("the replica RUNNING", lambda: replica_ips(head, op.fqdn), 120)
-    assert set(ips) <= {w.ip for w in workers}, ips  # the head advertises no CPU
 
 
 LOAD = r"""
@@ -179,32 +129,6 @@ print(json.dumps({"ok": ok[0], "failed": failed}), flush=True)
 """
 
 
-def test_a_worker_pod_with_a_replica_deleted_under_load_fails_no_request(rc):
-    op, k, head, workers = rc
-    ips = wait_for("the replica RUNNING", lambda: replica_ips(head, op.fqdn), 120)
-    holder = next(w for w in workers if w.ip in ips)
-    other = next(w for w in workers if w is not holder)
-    load = subprocess.Popen(["docker", "exec", head.container, "python3", "-c", LOAD, f"http://{op.fqdn}:8000/health"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert "load running" in load.stdout.readline()
-        time.sleep(3)
-        t = time.monotonic()
-        code = k.delete(holder)
-        took = time.monotonic() - t
-    finally:
-        head.exec(["touch", "/tmp/stop-load"])
-        result = json.loads(load.communicate(timeout=120)[0].strip().splitlines()[-1])
-    assert code == 0 and took < holder.plan.grace, (code, took, holder.logs()[-3000:])
-    assert "drained in" in holder.logs(), holder.logs()[-3000:]
-    assert result["failed"] == [] and result["ok"] > 20, result
-    assert replica_ips(head, op.fqdn) == [other.ip]
-    workers.remove(holder)
-    # KubeRay keeps `replicas: 2`: it creates a new pod for the one deleted.
-    workers.append(k.run(op.worker()))
-    workers[-1].wait_ready(400)
-
-
 DRAIN_LIKE_THE_AUTOSCALER = r"""
 import sys, ray
 ray.init(logging_level="ERROR", log_to_driver=False)  # RAY_ADDRESS is the head's, set by KubeRay
@@ -214,18 +138,97 @@ print(ray._private.worker.global_worker.gcs_client.drain_nodes([bytes.fromhex(no
 """
 
 
-def test_an_idle_worker_drained_by_the_autoscaler_exits_0_without_a_restart(rc):
-    op, k, head, workers = rc
-    idle = workers[-1]  # the replacement: no replica (the other worker holds it)
-    assert idle.ip not in replica_ips(head, op.fqdn)
-    out = head.exec(["python3", "-c", DRAIN_LIKE_THE_AUTOSCALER, idle.ip], timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert idle.exited.wait(60), idle.logs()[-3000:]
-    code = k.delete(idle)  # then KubeRay deletes the pod (scaleStrategy.workersToDelete)
-    log = idle.logs()
-    assert code == 0 and idle.restarts == 0, (code, idle.restarts, log[-3000:])
-    assert "this node was drained by the cluster" in log and "DrainNode" in log
-    assert "seedcore-boot: error" not in log
+class TestRayCluster:
+    """Head and two workers from raycluster.yaml; the tests run in this order on the one cluster."""
+
+    def test_head_and_workers_become_ready_and_kuberays_default_probes_pass(self, rc):
+        op, k, head, workers = rc
+        for pod in [head, *workers]:
+            ready, live = operator.default_probes(pod.plan.role, rayservice=False)
+            for probe in (ready, live):
+                for _ in range(3):  # as the kubelet runs them: its 1 s timeout includes `docker exec` itself
+                    out = pod.exec(probe.command, timeout=probe.timeout)
+                    assert out.returncode == 0, (pod.plan.name, probe.command, out.stdout, out.stderr)
+        # The workers' readiness needs their node (and its Serve proxy, none here) up: both Ready, no restart.
+        assert all(p.ready and p.restarts == 0 for p in [head, *workers])
+
+
+    def test_ray_advertises_what_kuberay_computed_from_the_limits(self, rc):
+        op, k, head, workers = rc
+        seen = wait_for("3 nodes ALIVE", lambda: (lambda n: n if len(n) == 3 else None)(nodes(head, op.fqdn)), 60)
+        gib = 2**30
+        assert seen[head.ip][1].get("CPU", 0) == 0  # rayStartParams num-cpus "0" wins over the CPU limit
+        assert seen[head.ip][1]["memory"] == 4 * gib
+        for w in workers:
+            assert seen[w.ip][1]["CPU"] == 1 and seen[w.ip][1]["memory"] == 3 * gib
+        # The generated command came with the flags in Go's map order, and it was what seedcore-boot ran.
+        gen = head.plan.containers[0].env["KUBERAY_GEN_RAY_START_CMD"]
+        assert "--num-cpus=0" in gen and "--memory=4294967296" in gen
+        shown = json.loads(head.exec(["seedcore-boot", "config", "show", "--json"]).stdout)
+        assert shown["num_cpus"] == {"value": 0, "source": "kuberay"} and shown["memory"]["source"] == "kuberay"
+
+
+    def test_the_seeds_endpoints_answer_through_the_heads_service_name(self, rc):
+        op, k, head, workers = rc
+        client = workers[0]
+        for port_path, expect in ((":8265/api/version", "2.20.0"), (":8080/metrics", "ray_"),
+                                  (":44227/metrics", "ray_"), (":8000/health", "")):
+            status, text = wait_for(port_path, lambda: (lambda r: r if r[0] == 200 else None)(
+                http(client, f"http://{op.fqdn}{port_path}")), 120)
+            assert expect in text, (port_path, text[:300])
+        status, text = http(client, f"http://{op.fqdn}:8000/predict", "POST", json.dumps({"features": [[1, 0]]}))
+        assert status == 200 and "positive" in text, text
+
+
+    def test_the_head_was_ready_before_its_serve_app_whose_replica_needs_a_worker(self, rc):
+        """The deadlock KubeRay v1.1's ClusterIP Service invites: an app that waits for workers must not keep the
+        head out of its Service, since workers can only join a Ready head."""
+        op, k, head, workers = rc
+        assert head.ready_since < min(w.ready_since for w in workers)
+        log = head.logs()
+        assert log.index("head healthy in") < log.index("head ready in")
+        ips = wait_for("the replica RUNNING", lambda: replica_ips(head, op.fqdn), 120)
+        assert set(ips) <= {w.ip for w in workers}, ips  # the head advertises no CPU
+
+
+    def test_a_worker_pod_with_a_replica_deleted_under_load_fails_no_request(self, rc):
+        op, k, head, workers = rc
+        ips = wait_for("the replica RUNNING", lambda: replica_ips(head, op.fqdn), 120)
+        holder = next(w for w in workers if w.ip in ips)
+        other = next(w for w in workers if w is not holder)
+        load = subprocess.Popen(["docker", "exec", head.container, "python3", "-c", LOAD, f"http://{op.fqdn}:8000/health"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert "load running" in load.stdout.readline()
+            time.sleep(3)
+            t = time.monotonic()
+            code = k.delete(holder)
+            took = time.monotonic() - t
+        finally:
+            head.exec(["touch", "/tmp/stop-load"])
+            result = json.loads(load.communicate(timeout=120)[0].strip().splitlines()[-1])
+        assert code == 0 and took < holder.plan.grace, (code, took, holder.logs()[-3000:])
+        assert "drained in" in holder.logs(), holder.logs()[-3000:]
+        assert result["failed"] == [] and result["ok"] > 20, result
+        assert replica_ips(head, op.fqdn) == [other.ip]
+        workers.remove(holder)
+        # KubeRay keeps `replicas: 2`: it creates a new pod for the one deleted.
+        workers.append(k.run(op.worker()))
+        workers[-1].wait_ready(400)
+
+
+    def test_an_idle_worker_drained_by_the_autoscaler_exits_0_without_a_restart(self, rc):
+        op, k, head, workers = rc
+        idle = workers[-1]  # the replacement: no replica (the other worker holds it)
+        assert idle.ip not in replica_ips(head, op.fqdn)
+        out = head.exec(["python3", "-c", DRAIN_LIKE_THE_AUTOSCALER, idle.ip], timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert idle.exited.wait(60), idle.logs()[-3000:]
+        code = k.delete(idle)  # then KubeRay deletes the pod (scaleStrategy.workersToDelete)
+        log = idle.logs()
+        assert code == 0 and idle.restarts == 0, (code, idle.restarts, log[-3000:])
+        assert "this node was drained by the cluster" in log and "DrainNode" in log
+        assert "seedcore-boot: error" not in log
 
 
 # --- settings from rayStartParams, and what is refused ----------------------------------------------
