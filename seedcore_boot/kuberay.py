@@ -9,11 +9,12 @@ block; worker: address=<cluster>-head-svc.<ns>.svc.cluster.local:<port>; num-cpu
 container's limits, num-cpus rounded up; head with in-tree autoscaling: no-monitor). A value "true" becomes a
 bare switch and "false" is left out, except for include-dashboard and log-color. v1.1 writes the flags in Go
 map order (random), v1.3+ sorted; values are written as the user wrote them, for a shell to expand
-(`--redis-password=$REDIS_PASSWORD`, `--node-ip-address=$MY_POD_IP`), quotes included. ../shared/kuberay.md
-has the sources (pod.go generateRayStartCommand, setMissingRayStartParams, setContainerEnvVars).
+(`--redis-password=$REDIS_PASSWORD`, `--node-ip-address=$MY_POD_IP`), quotes included. Sources: ray-project/
+kuberay v1.1.1, ray-operator/controllers/ray/common/pod.go (BuildPod, generateRayStartCommand,
+convertParamMap, setMissingRayStartParams, setContainerEnvVars).
 
 Without the annotation KubeRay rewrites our command into `/bin/bash -lc -- "<ours> && ulimit -n 65536;
-<ray start ...>"`: we would block, and a second, unsupervised `ray start` would run after our exit 0.
+<ray start ...>"`, and bash runs that `ray start` after we exit, whatever our exit code (CommandRewritten).
 """
 
 import os

@@ -397,7 +397,7 @@ def _with_pod(name, pod_value, pod_where, value, source):
 
 
 def _show(name, value):
-    return "***" if FIELDS[name].metadata["kind"] == "secret" else repr(value)
+    return repr(masked(name, value))
 
 
 def _check(s, sources, pod=None):
@@ -430,5 +430,8 @@ def describe(resolved):
 
 def shown(settings, name):
     """A setting's value as it may be printed: secrets never are."""
-    value = getattr(settings, name)
+    return masked(name, getattr(settings, name))
+
+
+def masked(name, value):
     return "***" if FIELDS[name].metadata["kind"] == "secret" and value else value

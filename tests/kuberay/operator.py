@@ -1,6 +1,6 @@
 """KubeRay v1.1.1's side of a pod, from a shipped manifest: pure functions, no Docker.
 
-Sources (ray-project/kuberay v1.1.1, as summarised with line numbers in ../shared/kuberay.md):
+Sources (ray-project/kuberay v1.1.1, ray-operator/controllers/ray/common/pod.go):
 common/pod.go DefaultHeadPodTemplate / DefaultWorkerPodTemplate (labels, the wait-gcs-ready init container),
 BuildPod (the command left alone under ray.io/overwrite-container-cmd, else rewritten), setContainerEnvVars
 (the injected environment), setMissingRayStartParams and generateRayStartCommand / convertParamMap (the

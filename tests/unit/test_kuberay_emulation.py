@@ -1,4 +1,4 @@
-"""The emulated KubeRay (tests/kuberay/) behaves as ../shared/kuberay.md says KubeRay v1.1.1 does: the pure
+"""The emulated KubeRay (tests/kuberay/) behaves as KubeRay v1.1.1 does (its pod.go, as summarised there): the pure
 parts, checked before the e2e tests rely on them."""
 
 import random
