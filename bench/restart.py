@@ -49,7 +49,7 @@ def one_rep(with_redis):
                           "/tmp/serve.yaml", "--serve-http-host", "0.0.0.0", env=env)
 
         worker_args = ["worker", "--address", "10.200.0.1:6379", "--num-cpus", "1", "--head-lost-timeout",
-                       "120" if with_redis else "10", "--", '--resources={"worker": 1}']
+                       "120" if with_redis else "10", "--resources", '{"worker": 1}']
         workers = [h2.boot(*worker_args)]
         stop = threading.Event()
 

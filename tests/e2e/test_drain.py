@@ -151,7 +151,7 @@ PINNED = serve_yaml("num_replicas: 1, ray_actor_options: {num_cpus: 0, resources
 def test_a_drain_cut_short_by_its_timeout_still_stops_cleanly(lan):
     h1, h2 = lan(1), lan(2)
     h1.write("/tmp/serve.yaml", PINNED)
-    worker = start_worker(h2, "--drain-timeout", "3", "--", '--resources={"worker": 1}')
+    worker = start_worker(h2, "--drain-timeout", "3", "--resources", '{"worker": 1}')
     head = h1.boot("head", "--node-ip-address", "10.200.0.1", "--num-cpus", "1", "--serve-config",
                    "/tmp/serve.yaml", env=with_app(h1))
     head.wait_line("head ready", timeout=240)

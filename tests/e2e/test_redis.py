@@ -154,7 +154,7 @@ def test_a_head_restart_loses_nothing(lan, tmp_path):
 
     # The worker first: the head is ready only once the app's replica, which lives on the worker, answers.
     worker = h2.boot("worker", "--address", "10.200.0.1:6379", "--num-cpus", "1", "--head-lost-timeout", "120",
-                     "--", '--resources={"worker": 1}')
+                     "--resources", '{"worker": 1}')
     worker.wait_line("waiting for the head", timeout=60)
     head = start_head(h1)
     worker.wait_line("worker ready", timeout=180)
