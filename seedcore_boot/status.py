@@ -31,7 +31,7 @@ class Report:
     role: str
     supervisor_pid: object
     rows: List[Row]
-    exposure: List[exposure.Listener] = dataclasses.field(default_factory=list)  # measured now (readiness only)
+    exposure: List["exposure.Listener"] = dataclasses.field(default_factory=list)  # measured now (readiness only)
 
     @property
     def ok(self):
