@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import __version__, leftovers, node, ports, settings as settings_mod, tls
+from . import __version__, leftovers, node, ports, settings as settings_mod, tlscmd
 from .errors import BootError, usage_error
 from .log import Log
 
@@ -255,11 +255,11 @@ def tls_group():
 
 @tls_group.command("init")
 @click.argument("directory", metavar="DIR")
-@click.option("--days", type=click.IntRange(1), default=tls.CA_DAYS, show_default=True,
+@click.option("--days", type=click.IntRange(1), default=tlscmd.CA_DAYS, show_default=True,
               help="how long the CA is valid")
 def tls_init(directory, days):
     """Make the cluster's CA in DIR: ca.crt and ca.key (mode 600). Never replaces one."""
-    return tls.init(directory, days, click.echo)
+    return tlscmd.init(directory, days, click.echo)
 
 
 @tls_group.command("issue", epilog=_env_epilog())
@@ -268,10 +268,10 @@ def tls_init(directory, days):
               "and tls_ca_key settings]")
 @click.option("--name", default="client", show_default=True, help="OUT_DIR/NAME.crt and NAME.key; also a name in it")
 @click.option("--dns-name", "dns_names", multiple=True, metavar="NAME", help="another name (or address) in it")
-@click.option("--days", type=click.IntRange(1), default=tls.ISSUED_DAYS, show_default=True)
+@click.option("--days", type=click.IntRange(1), default=tlscmd.tls.ISSUED_DAYS, show_default=True)
 def tls_issue(out_dir, ca_dir, name, dns_names, days):
     """Issue a certificate for a driver or ray:// client and print the variables that give it to Ray."""
-    return tls.issue_client(out_dir, name, ca_dir, _resolve(None, {}).settings, dns_names, days, click.echo)
+    return tlscmd.issue_client(out_dir, name, ca_dir, _resolve(None, {}).settings, dns_names, days, click.echo)
 
 
 @tls_group.command("env", epilog=_env_epilog())
@@ -279,7 +279,7 @@ def tls_issue(out_dir, ca_dir, name, dns_names, days):
 def tls_env(config_path, **opts):
     """Print the TLS variables of the node running here, for a driver or `ray status` on it:
     eval "$(seedcore-boot tls env)"."""
-    for var, value in tls.running_env(_resolve(config_path, opts).settings).items():
+    for var, value in tlscmd.running_env(_resolve(config_path, opts).settings).items():
         click.echo(f"export {var}={value}")
     return 0
 

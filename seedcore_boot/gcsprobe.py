@@ -11,6 +11,7 @@ With TLS on (tls.py) every call speaks mutual TLS with the node's own certificat
 handshake_failure() turns a handshake that failed into its cause.
 """
 
+import importlib
 import os
 import sys
 from typing import NamedTuple, Optional
@@ -107,12 +108,10 @@ def _grpc():
     if "grpc" not in sys.modules and "GRPC_VERBOSITY" not in os.environ:
         os.environ["GRPC_VERBOSITY"] = "ERROR"
         try:
-            import grpc  # noqa: F401
+            return importlib.import_module("grpc")
         finally:
             os.environ.pop("GRPC_VERBOSITY", None)
-    import grpc
-
-    return grpc
+    return importlib.import_module("grpc")
 
 
 class _Tls(NamedTuple):

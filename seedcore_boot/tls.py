@@ -1,5 +1,6 @@
-"""Mutual TLS across the cluster from one CA (#19): the node's certificate, the checks before Ray starts, and
-the `seedcore-boot tls` commands. The rest of the code sees only paths and the variables Ray reads.
+"""Mutual TLS across the cluster from one CA (#19): the node's certificate and the checks before Ray starts
+(the `seedcore-boot tls` commands are in tlscmd.py). The rest of the code sees only paths and the variables
+Ray reads.
 
 What Ray 2.20 does with TLS (read in the wheel: _private/tls_utils.py, _private/utils.py init_grpc_channel,
 util/client/worker.py; the four names are in the raylet's and gcs_server's strings; measured here):
@@ -23,14 +24,11 @@ import errno
 import os
 import socket
 import time
-from typing import Optional
 
-from .errors import BootError, usage_error
+from .errors import usage_error
 from .log import ms
 
 ISSUED_DAYS = 365  # a node restarts long before; the CA's own end is the cap (certs.issue)
-CA_DAYS = 3650
-CA_CERT, CA_KEY = "ca.crt", "ca.key"
 ENV_NAMES = ("RAY_USE_TLS", "RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT")
 
 
@@ -62,7 +60,7 @@ def check_settings(s, sources):
     """Settings errors (settings._check): TLS on needs the CA's certificate and a way to a node certificate."""
     if s.tls_cert and not s.tls_key or s.tls_key and not s.tls_cert:
         given, missing = ("tls_cert", "tls_key") if s.tls_cert else ("tls_key", "tls_cert")
-        raise usage_error(f"{given} is set (from {sources[given]}) but {missing} is not", f"set both, or neither "
+        raise usage_error(f"{given} is set (from {sources[given]}) but {missing} is not", "set both, or neither "
                           "(then the node issues its own certificate from tls_ca_key)")
     if not s.tls:
         return
@@ -82,9 +80,9 @@ def notes(resolved):
              if src[n] != "default"]
     if not s.tls:
         return [f"{n} is set (from {src[n]}) but tls is off: this node runs without TLS" for n in given]
-    if s.tls_cert and s.tls_ca_key:
-        return [f"tls_ca_key is set (from {src['tls_ca_key']}) but so is tls_cert: the node uses tls_cert and "
-                "issues no certificate"]
+    if s.tls_cert:
+        return [f"{n} is set (from {src[n]}) but so is tls_cert: the node uses tls_cert and issues no certificate"
+                for n in ("tls_ca_key", "tls_dns_names") if n in given]
     return []
 
 
@@ -136,45 +134,64 @@ def names_for(settings, towards=None):
 def prepare(node, settings, role, log, towards=None):
     """The TLS preflight before Ray starts, one usage line (exit 2) for each way the files can be wrong; then
     the node's certificate issued (mode 0600) when it is ours to issue. towards: the head's host (a worker)."""
+    t = time.monotonic()
+    done = _issue(node, settings, role, towards) if node.issue else _check_given(node, settings, role)
+    log.event("tls", f"{done}; mutual TLS on every gRPC port ({ms(time.monotonic() - t)})")
+
+
+def signer(ca_cert, ca_key, margin, where):
+    """(CA certificate, CA key) to issue from: the certificate in the ca_cert file (a bundle may hold several)
+    whose key ca_key is, valid beyond the margin."""
     from . import certs  # cryptography takes ~0.1 s to import: only where a certificate is handled
 
-    t = time.monotonic()
-    margin = settings.tls_expiry_margin_days
+    cas = certs.load_certs(ca_cert, "the CA certificate", where)
+    key = certs.load_key(ca_key, "the CA key", where)
+    ca = next((c for c in cas if certs.same_key(c, key)), None)
+    if ca is None:
+        raise usage_error(f"the CA key {ca_key} does not belong to the CA certificate {ca_cert} "
+                          f"({certs.describe(cas[0])})", f"set {where} to the two files of one CA (ca.crt and "
+                          "ca.key of `seedcore-boot tls init`)")
+    _check_ca(ca, ca_cert, margin)
+    return ca, key
+
+
+def _issue(node, settings, role, towards):
+    from . import certs
+
+    ca, ca_key = signer(node.ca, settings.tls_ca_key, settings.tls_expiry_margin_days, "tls_ca_cert and tls_ca_key")
+    names = names_for(settings, towards)
+    cert, key = certs.issue(ca, ca_key, names, ISSUED_DAYS, f"seedcore-boot {role} {socket.gethostname()}")
+    certs.write_file(node.key, certs.key_pem(key))
+    certs.write_file(node.cert, certs.cert_pem(cert))
+    return (f"issued this node's certificate ({', '.join(names)}), valid until {certs.until(cert)}, signed by CA "
+            f"{certs.describe(ca)}")
+
+
+def _check_given(node, settings, role):
+    """A certificate of the user's: its own key, from the CA, valid beyond the margin, naming the node."""
+    from . import certs
+
     cas = certs.load_certs(node.ca, "the CA certificate", "tls_ca_cert")
-    if node.issue:
-        ca_key = certs.load_key(settings.tls_ca_key, "the CA key", "tls_ca_key")
-        signer = next((c for c in cas if certs.same_key(c, ca_key)), None)
-        if signer is None:
-            raise usage_error(f"the CA key {settings.tls_ca_key} does not belong to the CA certificate {node.ca} "
-                              f"({certs.describe(cas[0])})", "set tls_ca_cert and tls_ca_key to the two files of "
-                              "one CA (ca.crt and ca.key of `seedcore-boot tls init`)")
-        _check_ca(signer, node.ca, margin)
-        names = names_for(settings, towards)
-        cert, key = certs.issue(signer, ca_key, names, ISSUED_DAYS, f"seedcore-boot {role} {socket.gethostname()}")
-        certs.write_file(node.key, certs.key_pem(key))
-        certs.write_file(node.cert, certs.cert_pem(cert))
-        log.event("tls", f"issued this node's certificate ({', '.join(names)}), valid until {certs.until(cert)}, "
-                  f"signed by CA {certs.describe(signer)}; mutual TLS on every gRPC port ({ms(time.monotonic() - t)})")
-        return
     chain = certs.load_certs(node.cert, "the certificate", "tls_cert")
     leaf = chain[0]
     if not certs.same_key(leaf, certs.load_key(node.key, "the key", "tls_key")):
         raise usage_error(f"the key {node.key} does not belong to the certificate {node.cert}",
                           "set tls_cert and tls_key to a certificate and its own key")
     problems = [(ca, certs.chain_problem(chain, ca)) for ca in cas]
-    signer = next((ca for ca, problem in problems if problem is None), None)
-    if signer is None:
+    ca = next((ca for ca, problem in problems if problem is None), None)
+    if ca is None:
         raise usage_error(f"the certificate {node.cert} ({certs.describe(leaf)}) does not lead to the CA "
                           f"certificate {node.ca}: {problems[0][1]}; the other nodes would refuse it",
                           "issue it from the cluster's CA, or unset tls_cert and tls_key so the node issues its "
                           "own from tls_ca_key")
-    _check_ca(signer, node.ca, margin)
-    _check_leaf(leaf, node.cert, margin)
+    _check_ca(ca, node.ca, settings.tls_expiry_margin_days)
+    _check_leaf(leaf, node.cert, settings.tls_expiry_margin_days)
+    # A worker's address is known only once its head is (check_worker_address), unless it is given.
     wanted = ["127.0.0.1", "localhost"] + ([ray_node_address(settings)] if role == "head" or
                                            settings.node_ip_address else [])
     check_names(node, wanted, leaf)
-    log.event("tls", f"using the certificate {node.cert} ({certs.describe(leaf)}, {', '.join(certs.names_in(leaf))}), "
-              f"valid until {certs.until(leaf)}; mutual TLS on every gRPC port ({ms(time.monotonic() - t)})")
+    return (f"using the certificate {node.cert} ({certs.describe(leaf)}: {', '.join(certs.names_in(leaf))}), "
+            f"valid until {certs.until(leaf)}")
 
 
 def _check_ca(ca, path, margin):
@@ -248,89 +265,3 @@ def remove_issued(node):
                 os.unlink(path)
             except OSError:
                 pass
-
-
-# --- `seedcore-boot tls ...` -----------------------------------------------------------------------------
-def init(directory, days, echo):
-    """`tls init DIR`: a new cluster CA in DIR (ca.crt 0644, ca.key 0600); never replaces one."""
-    from . import certs
-
-    cert_path, key_path = os.path.join(directory, CA_CERT), os.path.join(directory, CA_KEY)
-    existing = [p for p in (cert_path, key_path) if os.path.lexists(p)]
-    if existing:
-        raise usage_error(f"{existing[0]} exists; a CA is never replaced (every certificate of its cluster depends "
-                          "on it)", "choose another directory, or remove the old CA's files first")
-    try:
-        os.makedirs(directory, exist_ok=True)
-        cert, key = certs.make_ca(f"seedcore-boot cluster CA ({socket.gethostname()}, "
-                                  f"{time.strftime('%Y-%m-%d')})", days)
-        certs.write_file(key_path, certs.key_pem(key), 0o600)
-        certs.write_file(cert_path, certs.cert_pem(cert), 0o644)
-    except OSError as exc:
-        raise BootError(f"cannot write the CA to {directory}: {exc.strerror}",
-                        "choose a directory this user can write") from None
-    echo(f"wrote {cert_path} (CA {certs.describe(cert)}, valid until {certs.until(cert)}) and {key_path} (mode 600)")
-    echo("whoever holds ca.key can join the cluster and run code in it: keep it as a secret (a Docker or "
-         "Kubernetes secret, readable only by the node's user)")
-    echo(f"every node: SEEDCORE_BOOT_TLS=1 SEEDCORE_BOOT_TLS_CA_CERT={os.path.abspath(cert_path)} "
-         f"SEEDCORE_BOOT_TLS_CA_KEY={os.path.abspath(key_path)}")
-    echo(f"a driver or ray:// client elsewhere: seedcore-boot tls issue OUT_DIR --ca-dir {directory}")
-    return 0
-
-
-def issue_client(out_dir, name, ca_dir, settings, extra_names, days, echo):
-    """`tls issue`: a certificate for a driver or ray:// client off the cluster's nodes (the CA from ca_dir, else
-    tls_ca_cert and tls_ca_key), and the variables that give it to Ray."""
-    from . import certs
-
-    if ca_dir:
-        ca_cert, ca_key, where = os.path.join(ca_dir, CA_CERT), os.path.join(ca_dir, CA_KEY), "--ca-dir"
-    else:
-        ca_cert, ca_key, where = settings.tls_ca_cert, settings.tls_ca_key, "tls_ca_cert and tls_ca_key"
-    if not ca_cert or not ca_key:
-        raise usage_error("no CA to issue from", "give --ca-dir DIR (made by `seedcore-boot tls init DIR`), or set "
-                          "tls_ca_cert and tls_ca_key")
-    cas = certs.load_certs(ca_cert, "the CA certificate", where)
-    key = certs.load_key(ca_key, "the CA key", where)
-    signer = next((c for c in cas if certs.same_key(c, key)), None)
-    if signer is None:
-        raise usage_error(f"the CA key {ca_key} does not belong to the CA certificate {ca_cert}",
-                          "give the two files of one CA")
-    _check_ca(signer, ca_cert, settings.tls_expiry_margin_days)
-    names = list(dict.fromkeys(["127.0.0.1", "localhost", name, *extra_names]))
-    cert, leaf_key = certs.issue(signer, key, names, days, f"seedcore-boot client {name}")
-    paths = [os.path.abspath(os.path.join(out_dir, f"{name}{ext}")) for ext in (".crt", ".key")]
-    try:
-        certs.write_file(paths[1], certs.key_pem(leaf_key))
-        certs.write_file(paths[0], certs.cert_pem(cert), 0o644)
-    except OSError as exc:
-        raise BootError(f"cannot write to {out_dir}: {exc.strerror}", "choose a directory this user can write") from None
-    echo(f"# {paths[0]} ({', '.join(names)}), valid until {certs.until(cert)}; its key {paths[1]} (mode 600)")
-    for var, value in env(NodeTls(*paths, os.path.abspath(ca_cert), issue=False)).items():
-        echo(f"export {var}={value}")
-    return 0
-
-
-def running_env(settings):
-    """The four variables of the node running under this temp dir, read from its `ray start`'s environment:
-    for `eval "$(seedcore-boot tls env)"` before a driver or `ray status` on the node."""
-    import psutil
-
-    from . import state
-
-    nodes = state.running_nodes(settings)
-    if not nodes:
-        raise BootError(f"no running seedcore-boot node under {settings.state_dir()}",
-                        "start one, or give the temp_dir it runs with")
-    found = {}
-    try:
-        for child in psutil.Process(nodes[0][1]["pid"]).children():
-            got = child.environ()
-            if got.get("RAY_USE_TLS"):
-                found = {k: got[k] for k in ENV_NAMES if k in got}
-                break
-    except psutil.Error as exc:
-        raise BootError(f"cannot read the node's environment: {exc}", "run this as the node's user") from None
-    if found.get("RAY_USE_TLS", "0").lower() not in ("1", "true"):
-        raise BootError("the node runs without TLS", "start it with tls on (SEEDCORE_BOOT_TLS=1)")
-    return found

@@ -117,6 +117,18 @@ def test_a_tls_cluster_on_three_hosts(lan):
         line = proc.wait_line("issued this node's certificate", timeout=1)
         assert "mutual TLS on every gRPC port" in line and "127.0.0.1" in line and "localhost" in line
 
+    # Our own GCS calls under TLS (the version check at join; the node lookup a drain makes), with the variables
+    # `tls env` gives a driver on a node.
+    node_env = h2.run([*BOOT, "tls", "env"], env=TLS)
+    assert node_env.returncode == 0, node_env.stdout + node_env.stderr
+    node_env = dict(l[len("export "):].split("=", 1) for l in node_env.stdout.splitlines())
+    assert node_env["RAY_TLS_SERVER_KEY"] == "/tmp/ray/seedcore-boot/tls/worker-6380.key"
+    calls = h2.python("import json, os\nfrom seedcore_boot import gcsprobe\ngcsprobe.use_tls(os.environ)\n"
+                      f"print(json.dumps([gcsprobe.cluster_versions('{HEAD_IP}', 6379), "
+                      f"gcsprobe.node_id('{HEAD_IP}', 6379, '10.200.0.2', 6380)]))", env=node_env)
+    versions, node_id = json.loads(calls.stdout)
+    assert versions[0] == "2.20.0" and re.fullmatch(r"[0-9a-f]{56}", node_id or ""), calls.stdout + calls.stderr
+
     # A job, through the Jobs API (plain HTTP on the head's loopback); its driver and tasks speak TLS.
     for h in (h1, h2, h3):
         h.write("/tmp/job.py", JOB)

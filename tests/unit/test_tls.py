@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from seedcore_boot import certs, rayenv, tls
+from seedcore_boot import certs, rayenv, tls, tlscmd
 from seedcore_boot.errors import BootError
 from seedcore_boot.log import Log
 from seedcore_boot.node import dry_run_text, make_plan
@@ -18,7 +18,7 @@ DAY = datetime.timedelta(days=1)
 
 @pytest.fixture
 def ca_dir(tmp_path):
-    tls.init(str(tmp_path / "ca"), 30, lambda line: None)
+    tlscmd.init(str(tmp_path / "ca"), 30, lambda line: None)
     return tmp_path / "ca"
 
 
@@ -45,7 +45,7 @@ def test_init_makes_a_ca_with_a_private_key_and_never_replaces_it(ca_dir):
     ca = load(ca_dir / "ca.crt")
     assert certs.is_ca(ca) and certs.same_key(ca, certs.load_key(str(ca_dir / "ca.key"), "x", "x"))
     before = (ca_dir / "ca.key").read_bytes()
-    assert "exists" in usage(tls.init, str(ca_dir), 30, print)
+    assert "exists" in usage(tlscmd.init, str(ca_dir), 30, print)
     assert (ca_dir / "ca.key").read_bytes() == before
 
 
@@ -109,13 +109,13 @@ def test_tls_files_given_with_tls_off_are_said_not_dropped():
 
 
 def test_a_ca_key_of_another_ca_is_refused(ca_dir, tmp_path):
-    tls.init(str(tmp_path / "other"), 30, lambda line: None)
+    tlscmd.init(str(tmp_path / "other"), 30, lambda line: None)
     s = tls_settings(ca_dir, tmp_path, tls_ca_key=str(tmp_path / "other" / "ca.key"))
     assert "does not belong to the CA certificate" in usage(tls.prepare, tls.plan(s, "head"), s, "head", Log())
 
 
 def test_a_ca_that_expires_within_the_margin_is_refused(tmp_path):
-    tls.init(str(tmp_path / "ca"), 3, lambda line: None)
+    tlscmd.init(str(tmp_path / "ca"), 3, lambda line: None)
     s = tls_settings(tmp_path / "ca", tmp_path)
     text = usage(tls.prepare, tls.plan(s, "head"), s, "head", Log())
     assert "expires on" in text and "tls_expiry_margin_days (7)" in text and "tls init" in text
@@ -212,14 +212,14 @@ def test_an_ip_address_written_as_a_dns_name_counts(tmp_path):
 
 def test_a_client_certificate_for_a_driver(ca_dir, tmp_path):
     lines = []
-    tls.issue_client(str(tmp_path / "out"), "laptop", str(ca_dir), resolve({}, {}).settings, ["laptop.lan"], 30,
+    tlscmd.issue_client(str(tmp_path / "out"), "laptop", str(ca_dir), resolve({}, {}).settings, ["laptop.lan"], 30,
                      lines.append)
     cert = load(tmp_path / "out" / "laptop.crt")
     assert certs.covers(cert, "laptop.lan") and certs.server_and_client(cert)
     assert stat.S_IMODE(os.stat(tmp_path / "out" / "laptop.key").st_mode) == 0o600
     assert f"export RAY_TLS_SERVER_KEY={tmp_path / 'out' / 'laptop.key'}" in lines
     assert f"export RAY_TLS_CA_CERT={ca_dir / 'ca.crt'}" in lines and "export RAY_USE_TLS=1" in lines
-    assert "no CA to issue from" in usage(tls.issue_client, str(tmp_path), "x", None, resolve({}, {}).settings,
+    assert "no CA to issue from" in usage(tlscmd.issue_client, str(tmp_path), "x", None, resolve({}, {}).settings,
                                           [], 1, print)
 
 
