@@ -22,10 +22,11 @@ util/client/worker.py; the four names are in the raylet's and gcs_server's strin
 import dataclasses
 import errno
 import os
+import re
 import socket
 import time
 
-from .errors import usage_error
+from .errors import BootError, usage_error
 from .log import ms
 
 ISSUED_DAYS = 365  # a node restarts long before; the CA's own end is the cap (certs.issue)
@@ -62,6 +63,10 @@ def check_settings(s, sources):
         given, missing = ("tls_cert", "tls_key") if s.tls_cert else ("tls_key", "tls_cert")
         raise usage_error(f"{given} is set (from {sources[given]}) but {missing} is not", "set both, or neither "
                           "(then the node issues its own certificate from tls_ca_key)")
+    bad = [n for n in dns_names(s) if not re.fullmatch(r"(\*\.)?[A-Za-z0-9_.:-]+", n)]
+    if bad:
+        raise usage_error(f"bad name {bad[0]!r} in tls_dns_names (from {sources['tls_dns_names']})",
+                          "give DNS names or IP addresses, comma-separated (non-ASCII names in their xn-- form)")
     if not s.tls:
         return
     if not s.tls_ca_cert:
@@ -161,8 +166,15 @@ def _issue(node, settings, role, towards):
     ca, ca_key = signer(node.ca, settings.tls_ca_key, settings.tls_expiry_margin_days, "tls_ca_cert and tls_ca_key")
     names = names_for(settings, towards)
     cert, key = certs.issue(ca, ca_key, names, ISSUED_DAYS, f"seedcore-boot {role} {socket.gethostname()}")
-    certs.write_file(node.key, certs.key_pem(key))
-    certs.write_file(node.cert, certs.cert_pem(cert))
+    where = os.path.dirname(node.key)
+    try:
+        os.makedirs(where, mode=0o700, exist_ok=True)
+        os.chmod(where, 0o700)  # also when an earlier run (or a user) left it open
+        certs.write_file(node.key, certs.key_pem(key))
+        certs.write_file(node.cert, certs.cert_pem(cert))
+    except OSError as exc:
+        raise BootError(f"cannot write this node's certificate to {where}: {exc.strerror}",
+                        f"make {where} writable for uid {os.getuid()}, or set temp_dir") from None
     return (f"issued this node's certificate ({', '.join(names)}), valid until {certs.until(cert)}, signed by CA "
             f"{certs.describe(ca)}")
 

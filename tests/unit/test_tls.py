@@ -98,6 +98,7 @@ def test_rays_own_variables_set_the_settings(ca_dir):
     ({"tls": "1"}, "tls_ca_cert is not set"),
     ({"tls": "1", "tls_ca_cert": "/ca.crt"}, "no way to a certificate"),
     ({"tls": "1", "tls_ca_cert": "/ca.crt", "tls_cert": "/n.crt"}, "tls_cert is set (from flag) but tls_key is not"),
+    ({"tls_dns_names": "ray-head, köln.example"}, "bad name 'köln.example' in tls_dns_names (from flag)"),
 ])
 def test_settings_that_cannot_work_are_refused(flags, words):
     assert words in usage(resolve, flags, {})
