@@ -268,10 +268,13 @@ def tls_init(directory, days):
               "and tls_ca_key settings]")
 @click.option("--name", default="client", show_default=True, help="OUT_DIR/NAME.crt and NAME.key; also a name in it")
 @click.option("--dns-name", "dns_names", multiple=True, metavar="NAME", help="another name (or address) in it")
+@click.option("--this-host", is_flag=True, help="also this host's name and addresses: a node's certificate made "
+              "before it starts (a Kubernetes init container)")
 @click.option("--days", type=click.IntRange(1), default=tlscmd.tls.ISSUED_DAYS, show_default=True)
-def tls_issue(out_dir, ca_dir, name, dns_names, days):
+def tls_issue(out_dir, ca_dir, name, dns_names, this_host, days):
     """Issue a certificate for a driver or ray:// client and print the variables that give it to Ray."""
-    return tlscmd.issue_client(out_dir, name, ca_dir, _resolve(None, {}).settings, dns_names, days, click.echo)
+    return tlscmd.issue_client(out_dir, name, ca_dir, _resolve(None, {}).settings, dns_names, days, click.echo,
+                               this_host)
 
 
 @tls_group.command("env", epilog=_env_epilog())

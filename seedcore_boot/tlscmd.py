@@ -39,9 +39,11 @@ def init(directory, days, echo):
     return 0
 
 
-def issue_client(out_dir, name, ca_dir, settings, extra_names, days, echo):
+def issue_client(out_dir, name, ca_dir, settings, extra_names, days, echo, this_host=False):
     """`tls issue`: a certificate for a driver or ray:// client off the cluster's nodes (the CA from ca_dir, else
-    tls_ca_cert and tls_ca_key), and the variables that give it to Ray."""
+    tls_ca_cert and tls_ca_key), and the variables that give it to Ray. this_host: also this host's names and
+    addresses, for a node's certificate made before the node starts (a Kubernetes init container, whose pod
+    shares its network)."""
     from . import certs
 
     if ca_dir:
@@ -52,7 +54,8 @@ def issue_client(out_dir, name, ca_dir, settings, extra_names, days, echo):
         raise usage_error("no CA to issue from", "give --ca-dir DIR (made by `seedcore-boot tls init DIR`), or set "
                           "tls_ca_cert and tls_ca_key")
     ca, key = tls.signer(ca_cert, ca_key, settings.tls_expiry_margin_days, where)
-    names = list(dict.fromkeys(["127.0.0.1", "localhost", name, *extra_names]))
+    names = list(dict.fromkeys(["127.0.0.1", "localhost", name, *(tls.names_for(settings) if this_host else ()),
+                                *extra_names]))
     cert, leaf_key = certs.issue(ca, key, names, days, f"seedcore-boot client {name}")
     paths = [os.path.abspath(os.path.join(out_dir, f"{name}{ext}")) for ext in (".crt", ".key")]
     try:

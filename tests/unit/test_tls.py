@@ -3,6 +3,7 @@
 import datetime
 import io
 import os
+import socket
 import stat
 
 import pytest
@@ -220,6 +221,10 @@ def test_a_client_certificate_for_a_driver(ca_dir, tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "out" / "laptop.key").st_mode) == 0o600
     assert f"export RAY_TLS_SERVER_KEY={tmp_path / 'out' / 'laptop.key'}" in lines
     assert f"export RAY_TLS_CA_CERT={ca_dir / 'ca.crt'}" in lines and "export RAY_USE_TLS=1" in lines
+    tlscmd.issue_client(str(tmp_path / "node"), "tls", str(ca_dir), resolve({}, {}).settings, [], 30, lines.append,
+                        this_host=True)
+    node = load(tmp_path / "node" / "tls.crt")
+    assert all(certs.covers(node, a) for a in tls.host_addresses()) and certs.covers(node, socket.gethostname())
     assert "no CA to issue from" in usage(tlscmd.issue_client, str(tmp_path), "x", None, resolve({}, {}).settings,
                                           [], 1, print)
 
