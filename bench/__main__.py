@@ -7,8 +7,9 @@ Cases: head (no Serve: marker, ready, stop, supervisor RSS, CLI latency), serve 
 preflight of the full plan), cluster (head + 1, 2, 4 workers on a LAN of hosts; worker stop), join (a
 worker's join after the head's GCS is up), restart (a head's host killed and restarted, without and with
 Redis; ~3 min a rep, only with --only restart), drain (a worker holding a Serve replica stopped under load,
-plain against ours; ~1.5 min a rep, only with --only drain). Each rep runs on fresh namespaced hosts (tests/nshost.py),
-seedcore-boot and plain Ray alternating. Prints min / median / max and ratios, writes one JSON file
+plain against ours; ~1.5 min a rep, only with --only drain), tls (a head with Serve, a worker's join and
+Serve requests/s with mutual TLS against without; ~1.5 min a rep, only with --only tls). Each rep runs on fresh
+namespaced hosts (tests/nshost.py), seedcore-boot and plain Ray alternating. Prints min / median / max and ratios, writes one JSON file
 (bench/results/<UTC timestamp>.json unless --out).
 """
 
@@ -30,7 +31,7 @@ if ROOT not in sys.path:
 from bench import report  # noqa: E402
 
 CASES = {"head": "bench.head", "serve": "bench.serve200", "cluster": "bench.cluster", "join": "bench.join",
-         "restart": "bench.restart", "drain": "bench.drain"}
+         "restart": "bench.restart", "drain": "bench.drain", "tls": "bench.tls"}
 DEFAULT = ["head", "serve", "cluster", "join"]
 README = os.path.join(ROOT, "README.md")
 

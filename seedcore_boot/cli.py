@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import __version__, leftovers, node, ports, settings as settings_mod
+from . import __version__, leftovers, node, ports, settings as settings_mod, tlscmd
 from .errors import BootError, usage_error
 from .log import Log
 
@@ -246,6 +246,45 @@ def serve_status(config_path, address, as_json, **opts):
             msg = serve.app_message(a) if a.get("status") != "RUNNING" else ""
             click.echo(f"{name:<16} {a.get('status'):<14} {a.get('route_prefix') or '-':<12} {msg}")
     return 0 if healthy else 1
+
+
+@cli.group("tls")
+def tls_group():
+    """Mutual TLS (docs/security.md): the cluster's CA, certificates for drivers, a driver's variables."""
+
+
+@tls_group.command("init")
+@click.argument("directory", metavar="DIR")
+@click.option("--days", type=click.IntRange(1), default=tlscmd.CA_DAYS, show_default=True,
+              help="how long the CA is valid")
+def tls_init(directory, days):
+    """Make the cluster's CA in DIR: ca.crt and ca.key (mode 600). Never replaces one."""
+    return tlscmd.init(directory, days, click.echo)
+
+
+@tls_group.command("issue", epilog=_env_epilog())
+@click.argument("out_dir", metavar="OUT_DIR")
+@click.option("--ca-dir", default=None, metavar="DIR", help="the CA made by `tls init` [default: the tls_ca_cert "
+              "and tls_ca_key settings]")
+@click.option("--name", default="client", show_default=True, help="OUT_DIR/NAME.crt and NAME.key; also a name in it")
+@click.option("--dns-name", "dns_names", multiple=True, metavar="NAME", help="another name (or address) in it")
+@click.option("--this-host", is_flag=True, help="also this host's name and addresses: a node's certificate made "
+              "before it starts (a Kubernetes init container)")
+@click.option("--days", type=click.IntRange(1), default=tlscmd.tls.ISSUED_DAYS, show_default=True)
+def tls_issue(out_dir, ca_dir, name, dns_names, this_host, days):
+    """Issue a certificate for a driver or ray:// client and print the variables that give it to Ray."""
+    return tlscmd.issue_client(out_dir, name, ca_dir, _resolve(None, {}).settings, dns_names, days, click.echo,
+                               this_host)
+
+
+@tls_group.command("env", epilog=_env_epilog())
+@settings_options()
+def tls_env(config_path, **opts):
+    """Print the TLS variables of the node running here, for a driver or `ray status` on it:
+    eval "$(seedcore-boot tls env)"."""
+    for var, value in tlscmd.running_env(_resolve(config_path, opts).settings).items():
+        click.echo(f"export {var}={value}")
+    return 0
 
 
 def main(argv=None):

@@ -6,7 +6,15 @@ InternalKVGet reads the cluster metadata Ray checks at join time. At a drain (dr
 finds this node's id, DrainNode (AutoscalerStateService, what Ray's hidden `ray drain-node` sends) marks it
 draining. Field numbers are from the wheel's generated gcs_service_pb2 / gcs_pb2 / autoscaler_pb2; the unit
 tests decode replies built with those classes.
+
+With TLS on (tls.py) every call speaks mutual TLS with the node's own certificate, as Ray's processes do;
+handshake_failure() turns a handshake that failed into its cause.
 """
+
+import importlib
+import os
+import sys
+from typing import NamedTuple, Optional
 
 _CHECK_ALIVE = "/ray.rpc.NodeInfoGcsService/CheckAlive"  # the call `ray start` itself uses to probe the GCS
 
@@ -45,7 +53,7 @@ def _varint(buf, i):
 
 def check_gcs(ip, port, timeout):
     """(healthy, detail, ray_version): the GCS answers CheckAlive with status OK, not merely TCP."""
-    import grpc
+    grpc = _grpc()
 
     try:
         reply = _call(ip, port, _CHECK_ALIVE, b"", timeout)
@@ -77,11 +85,66 @@ def _varint_field(num, value):
 
 def _call(ip, port, method, request, timeout):
     """The raw reply of one unary call; raises grpc.RpcError."""
-    import grpc
-
+    grpc = _grpc()
     target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+    options = [("grpc.enable_http_proxy", 0)]
+    if _tls is None:
+        channel = grpc.insecure_channel(target, options=options)
+    else:
+        if _tls.server_name:  # check the head's certificate against the name Ray's raylet dials, not our IP
+            options.append(("grpc.ssl_target_name_override", _tls.server_name))
+        credentials = grpc.ssl_channel_credentials(root_certificates=_tls.pem[2], private_key=_tls.pem[1],
+                                                   certificate_chain=_tls.pem[0])
+        channel = grpc.secure_channel(target, credentials, options=options)
+    with channel:
         return channel.unary_unary(method)(request, timeout=timeout)
+
+
+def _grpc():
+    """grpc, imported with its core's logging at ERROR unless the user chose a level: a failed TLS handshake is
+    otherwise an INFO line of gRPC's on our stderr ("ssl_transport_security.cc ... Handshake failed") before
+    our own one line, and once a second from the head watch. gRPC reads the level once, at import (measured);
+    the variable is removed again at once, so nothing we start sees it."""
+    if "grpc" not in sys.modules and "GRPC_VERBOSITY" not in os.environ:
+        os.environ["GRPC_VERBOSITY"] = "ERROR"
+        try:
+            return importlib.import_module("grpc")
+        finally:
+            os.environ.pop("GRPC_VERBOSITY", None)
+    return importlib.import_module("grpc")
+
+
+class _Tls(NamedTuple):
+    paths: tuple  # cert, key, CA
+    pem: tuple
+    server_name: Optional[str]
+
+
+_tls: Optional[_Tls] = None
+
+
+def use_tls(env, server_name=None):
+    """Speak TLS in our calls exactly when Ray's processes with this environment do, with the same files
+    (tls_utils.load_certs_from_env); read now, once: a node's certificate does not change while it runs.
+    server_name: the name a worker's raylet dials its head by (--address), which the head's certificate must
+    name; our calls dial the address it resolved to."""
+    global _tls
+    if env.get("RAY_USE_TLS", "0").lower() not in ("1", "true"):
+        _tls = None
+        return
+    paths = tuple(env[k] for k in ("RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT"))
+    pem = []
+    for path in paths:
+        with open(path, "rb") as fh:
+            pem.append(fh.read())
+    _tls = _Tls(paths, tuple(pem), server_name)
+
+
+def handshake_failure(ip, port, detail):
+    """(cause, fix) when a failed call to ip:port failed in the TLS handshake, else None (tlsprobe.py)."""
+    from . import tlsprobe
+
+    return tlsprobe.handshake_failure(ip, port, detail, _tls)
 
 
 def _encode_varint(n):
@@ -101,8 +164,7 @@ def cluster_versions(ip, port, timeout=3.0):
     namespace 2 in the request, status 1 and value 2 in the reply (gcs_service.proto)."""
     import json
 
-    import grpc
-
+    grpc = _grpc()
     request = _bytes_field(1, b"CLUSTER_METADATA") + _bytes_field(2, b"cluster")
     try:
         reply = _call(ip, port, _KV_GET, request, timeout)
@@ -170,7 +232,7 @@ def drain_node(ip, port, node_hex, reason_message, deadline_ms, timeout=3.0):
 
 
 def _rpc(ip, port, method, request, timeout):
-    import grpc
+    grpc = _grpc()
 
     try:
         return _call(ip, port, method, request, timeout)

@@ -11,9 +11,9 @@ import socket
 import threading
 import time
 
-from . import RAY_VERSION
+from . import RAY_VERSION, tls
 from .errors import BootError, usage_error
-from .gcsprobe import check_gcs, cluster_versions
+from .gcsprobe import check_gcs, cluster_versions, handshake_failure
 
 BACKOFF_CAP = 0.25
 
@@ -103,6 +103,10 @@ def wait_for_head(address, timeout, sleep, log, progress_every=5.0):
                 log.event("wait", f"head at {host}:{port} ({ip}) is healthy after "
                           f"{time.monotonic() - start:.1f} s, {attempts} attempt(s)")
                 return host, port, ip
+            failed = handshake_failure(ip, port, detail)
+            if failed:  # it will not heal: say why now, rather than retry until wait_timeout as Ray would
+                raise BootError(f"the TLS handshake with the head at {host}:{port} ({ip}) failed: {failed[0]}",
+                                failed[1])
             last_error = f"{ip}:{port}: {detail}"
         now = time.monotonic()
         if deadline and now >= deadline:
@@ -180,14 +184,16 @@ class HeadWatch:
 
 
 def check_reachable(settings, head_ip):
-    """A worker whose node address is loopback while the head is remote could never be reached by it."""
-    if head_ip.startswith("127.") or head_ip == "::1":
-        return
+    """A worker whose node address is loopback while the head is remote could never be reached by it.
+    Returns this node's address as the head will see it (None when unknown)."""
     mine = settings.node_ip_address or local_ip_towards(head_ip)
+    if head_ip.startswith("127.") or head_ip == "::1":
+        return mine
     if mine is None or mine.startswith("127.") or mine == "::1":
         raise BootError(f"this worker's node address would be {mine or 'unknown'} (loopback), but the head is "
                         f"at {head_ip}: the head could never reach this node",
                         "set node_ip_address (--node-ip-address) to an address of this host the head can reach")
+    return mine
 
 
 def before_start(settings, log):
@@ -197,7 +203,8 @@ def before_start(settings, log):
     def wait_first(sup):
         host, port, ip = wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep, log)
         check_versions(f"{host}:{port}", cluster_versions(ip, port))
-        check_reachable(settings, ip)
+        mine = check_reachable(settings, ip)
+        tls.check_worker_address(settings, mine)  # a certificate of the user's must name it (tls.py)
         sup.head = HeadWatch(host, port, ip, settings.head_lost_timeout)
         sup.guards.append(sup.head.check)
 

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from . import (components, drain, health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv, serve,
-               servedrain, state)
+from . import (components, drain, exposure, health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv,
+               serve, servedrain, state, tls)
 from .errors import BootError
 from .headwait import HeadLost
 from .log import ms, redact
@@ -34,6 +34,7 @@ class Plan:
     secrets: List[str] = field(default_factory=list)  # on the argv (the Redis password); never printed
     serve: Optional[dict] = None  # the Serve config to PUT, http_options set to the preflighted binding
     serve_health: Dict[str, str] = field(default_factory=dict)
+    tls: Optional["tls.NodeTls"] = None  # the node's TLS files (paths); None with TLS off
 
 
 def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
@@ -47,6 +48,7 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
              f"{' or '.join(meta_roles)}; it is ignored here"
              for name, meta_roles in _role_only(resolved, role) if name not in resolved.injected]
     notes += resolved.platform.notes if resolved.platform else []
+    notes += tls.notes(resolved)
     serve_config = serve.for_settings(settings) if role == "head" else None
     if serve_config is not None:
         host, port = serve.http_binding(serve_config, settings, resolved.sources)
@@ -64,7 +66,7 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
             else raycmd.worker_argv(settings, address, ray))
     env_additions = rayenv.additions(settings, role, raycmd.gateable(argv))
     plan = Plan(role, settings, planned, argv, env_additions, notes, decisions, nofile,
-                secrets=[secret] if secret else [])
+                secrets=[secret] if secret else [], tls=tls.plan(settings, role))
     if serve_config is not None:
         plan.serve = serve.finalize(serve_config, settings.serve_http_host, settings.serve_http_port)
         plan.serve_health = serve.health_routes(serve_config, settings.serve_health_route)
@@ -129,7 +131,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
     for decision in plan.host:
         log.event("host", decision.message, level=decision.level)
     ready_path = s.ready_path(role)
-    node_path = None
+    node_path = issued = None
     phases = {}
     try:
         state.check_writable(s, role)
@@ -140,6 +142,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
             log.event("host", pruned.message)
         hostcheck.raise_nofile(plan.nofile)
         preflight(plan, log)  # local mistakes fail now, not after a long wait for the head
+        issued = tls.preflight(plan.tls, s, role, log, env)
         gated = wait_first is not None and raycmd.gateable(plan.argv)
         if gated:
             sup.start(gated=True)  # Ray's CLI imports (~1 s) while we wait, not once the head is up
@@ -207,6 +210,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         listing = " ".join(f"{k}={v}" for k, v in endpoints.items())
         log.event("ready", f"{role} ready in {ms(log.elapsed())} ({timing}): {listing}; advertises {resources}",
                   endpoints=endpoints, resources=resources)
+        exposure.log_report(log, exposure.measure(sup.descendants(), {p.name: p.port for p in plan.ports}, s))
         while True:
             sup.sleep(0.25)
     except StopRequested as stop:
@@ -242,6 +246,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         state.remove(ready_path)
         if node_path:
             state.remove(node_path)
+        tls.remove_issued(issued)
 
 
 # For tests only: SEEDCORE_BOOT_TEST_HOLD=PHASE:SECONDS holds the node that long where PHASE begins (start:

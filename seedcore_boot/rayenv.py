@@ -8,7 +8,7 @@ in the child's environment untouched so that nothing a user exported disappears.
 
 import dataclasses
 
-from . import ports, servedrain
+from . import ports, servedrain, tls
 
 
 def move_disabled_metrics(settings, resolved_sources, avoid):
@@ -61,6 +61,9 @@ def additions(settings, role, ours=True):
             # Ray's worker setup hook, in every worker of this node: Serve's controller learns which nodes
             # drain (servedrain.py). Only with our Python: another Ray's workers could not import the hook.
             add[servedrain.HOOK_ENV] = servedrain.HOOK
+    node_tls = tls.plan(settings, role)
+    if node_tls:  # in `ray start`'s environment, so in every component and worker: the whole switch (tls.py)
+        add.update(tls.env(node_tls))
     return add
 
 

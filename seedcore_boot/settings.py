@@ -117,6 +117,23 @@ class Settings:
     redis_fresh: bool = _f(False, "bool", "delete this namespace's cluster state from Redis before the start "
                            "(a new cluster; other namespaces untouched)", roles=("head",))
 
+    # Mutual TLS across the cluster from one CA: see tls.py and docs/security.md. Ray's own variables set them too.
+    tls: bool = _f(False, "bool", "mutual TLS on every gRPC port of the cluster (Ray's RAY_USE_TLS): every node, "
+                   "and every driver or ray:// client, needs a certificate from the cluster's CA",
+                   env=("RAY_USE_TLS",))
+    tls_ca_cert: Optional[str] = _f(None, "abspath", "the cluster CA's certificate (ca.crt of `seedcore-boot tls "
+                                    "init`); needed on every node", env=("RAY_TLS_CA_CERT",))
+    tls_ca_key: Optional[str] = _f(None, "abspath", "the CA's private key (a Docker or Kubernetes secret): the node "
+                                   "signs its own certificate with it at every start; never shown or passed on")
+    tls_cert: Optional[str] = _f(None, "abspath", "this node's certificate instead of an issued one; it must name "
+                                 "127.0.0.1, localhost and the node's address", env=("RAY_TLS_SERVER_CERT",))
+    tls_key: Optional[str] = _f(None, "abspath", "the private key of tls_cert", env=("RAY_TLS_SERVER_KEY",))
+    tls_dns_names: Optional[str] = _f(None, "str", "more names for the issued certificate, comma-separated: every "
+                                      "name workers and clients dial this node by (the head's Service or DNS "
+                                      "name); the host name and addresses are always in")
+    tls_expiry_margin_days: int = _f(7, "count", "refuse a certificate (the CA's or the node's) that expires "
+                                     "within this many days")
+
     # Serve (head).
     serve: bool = _f(True, "bool", "deploy the Serve application when the head is up", roles=("head",))
     serve_config: Optional[object] = _f(None, "serve_config", "Serve config file in Ray's own schema, "
@@ -418,6 +435,9 @@ def _check(s, sources, pod=None):
         raise usage_error(f"{name} is set (from {sources[name]}) but this head belongs to a RayService, whose "
                           "serveConfigV2 KubeRay deploys itself: two configs would replace each other",
                           f"put the applications in the RayService's serveConfigV2 and unset {name}")
+    from .tls import check_settings
+
+    check_settings(s, sources)
     if s.serve_app and s.serve_config is not None:
         raise usage_error("serve_app and serve_config are both set (from "
                           f"{sources['serve_app']} and {sources['serve_config']})", "keep one of them")

@@ -15,7 +15,7 @@ Exit 0 when the asked state holds, 1 when it does not (2 for usage errors, as ev
 import dataclasses
 from typing import List, NamedTuple
 
-from . import health, node, ports, serve, state
+from . import exposure, health, node, ports, serve, state
 
 
 class Row(NamedTuple):
@@ -31,6 +31,7 @@ class Report:
     role: str
     supervisor_pid: object
     rows: List[Row]
+    exposure: List["exposure.Listener"] = dataclasses.field(default_factory=list)  # measured now (readiness only)
 
     @property
     def ok(self):
@@ -38,13 +39,15 @@ class Report:
 
     def as_dict(self):
         return {"mode": self.mode, "role": self.role, "healthy": self.ok, "supervisor_pid": self.supervisor_pid,
-                "probes": [r._asdict() for r in self.rows]}
+                "probes": [r._asdict() for r in self.rows], "exposure": [l.as_dict() for l in self.exposure]}
 
     def lines(self):
         who = f"pid {self.supervisor_pid}" if self.supervisor_pid else "no seedcore-boot node found"
         verdict = {"live": ("alive", "NOT alive"), "ready": ("healthy", "NOT healthy")}[self.mode]
         out = [f"{self.role} ({who}): {verdict[0] if self.ok else verdict[1]}"]
         out += [f"  {'ok  ' if r.ok else 'FAIL'} {r.name:<18} {r.target}  {r.detail}" for r in self.rows]
+        if self.exposure:
+            out += [f"  exposure: {text}" for _, text in exposure.lines(self.exposure)]
         return out
 
 
@@ -72,7 +75,7 @@ def check(settings, mode="ready"):
     rows.append(Row(*state.ready_row(s, role, pid)))
     if record.get("serve") and settings.serve:  # `status --no-serve`: Ray's readiness alone (a head's readinessProbe)
         rows += _serve_rows(node.dashboard_url(s))
-    return Report(mode, role, pid, rows)
+    return Report(mode, role, pid, rows, exposure.measure(exposure.tree(pid), record.get("ports", {}), s))
 
 
 def _live(s, role):

@@ -48,6 +48,11 @@ def test_clean_head_becomes_ready_with_working_metrics(host):
     status = host.run([*_boot(), "status", "--json"])
     assert status.returncode == 0, status.stdout + status.stderr
     assert all(p["ok"] for p in json.loads(status.stdout)["probes"])
+    # Without TLS the report says what anyone who reaches a port can do (#19); the dashboard stays on loopback.
+    exposed = {l["name"]: l for l in json.loads(status.stdout)["exposure"]}
+    assert exposed["gcs"]["tls"] is False and "run code" in exposed["gcs"]["anonymous"] and "dashboard" not in exposed
+    assert re.search(r"\[exposure [^]]*\] \d+ listener\(s\) of this node are bound beyond loopback; \d+ let anyone "
+                     r"who reaches them run code \(no TLS\): 6379, ", proc.output), proc.output_tail()
     assert host.run([*_boot(), "status", "--live"]).returncode == 0
     # The ready line shows what the node advertises, as the raylet got it.
     ready_line = proc.wait_line(READY, timeout=1)
