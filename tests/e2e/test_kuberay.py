@@ -11,6 +11,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 import time
 
 import pytest
@@ -369,5 +370,37 @@ def test_the_head_pod_recreated_against_redis_keeps_the_workers_and_the_app(engi
         # ... and it works with the new head: a task placed on it runs (its raylet found the head's new address).
         out = again.exec(["python3", "-c", TASK_ON_NODE, after[2]], timeout=180)
         assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == worker.ip, out.stderr[-2000:]
+    finally:
+        k.close()
+
+
+# --- mutual TLS ----------------------------------------------------------------------------------------
+def test_a_tls_raycluster_forms_and_refuses_a_client_without_a_certificate(engine, tmp_path_factory):
+    ca = tmp_path_factory.mktemp("ca")
+    out = subprocess.run([sys.executable, "-m", "seedcore_boot", "tls", "init", str(ca)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+    def with_secret(docs):  # what `kubectl create secret generic seedcore-ca --from-file=...` makes
+        files = {name: (ca / name).read_text() for name in ("ca.crt", "ca.key")}
+        return docs + [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "seedcore-ca"},
+                        "stringData": files}]
+
+    op, k = cluster(tmp_path_factory, "raycluster-tls.yaml", "kr7", "10.211.7", with_secret)
+    try:
+        head = k.run(op.head())
+        worker = k.run(op.worker())
+        head.wait_ready(300)
+        worker.wait_ready(400)  # KubeRay's wait-gcs-ready reached the head with the pod's certificate
+        exposure = [l for l in head.logs().splitlines() if "[exposure" in l and ":6379 " in l]
+        assert exposure and "mutual TLS" in exposure[0], exposure
+        assert len(nodes(head, "127.0.0.1")) == 2
+        check = ["ray", "health-check", "--address", f"{op.fqdn}:6379"]
+        assert worker.exec(check, timeout=60).returncode == 0  # with the pod's certificate (its environment)
+        # The same check without it, all else equal, is refused by the handshake.
+        plain = worker.exec(["env", "RAY_USE_TLS=0", *check], timeout=60)
+        assert plain.returncode != 0, plain.stdout
+        key = (ca / "ca.key").read_text().strip().splitlines()[1]
+        assert key not in head.logs() + worker.logs()
     finally:
         k.close()

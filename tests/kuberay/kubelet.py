@@ -161,11 +161,12 @@ class RunningPod:
         env = {k: v.replace(operator.POD_IP, self.ip) for k, v in c.env.items()}
         for key in env:
             argv += ["-e", key]  # the value comes from docker's environment: never on a command line
-        command = (c.command or []) + (c.args or [])
-        if c.command:
-            argv += ["--entrypoint", c.command[0], c.image, *command[1:]]
+        command = [operator.expand(a, env) for a in c.command or []]
+        args = [operator.expand(a, env) for a in c.args or []]
+        if command:
+            argv += ["--entrypoint", command[0], c.image, *command[1:], *args]
         else:
-            argv += [c.image, *(c.args or [])]
+            argv += [c.image, *args]
         return argv, dict(os.environ, **env)
 
     def _volume(self, name):
@@ -178,6 +179,13 @@ class RunningPod:
                     with open(f"{path}/{key}", "w", encoding="utf-8") as fh:
                         fh.write(text)
                     os.chmod(f"{path}/{key}", 0o644)
+            elif "secret" in spec:  # root's files, mode defaultMode, group fsGroup (the kubelet's doing)
+                name, mode = spec["secret"]["secretName"], spec["secret"].get("defaultMode", 0o644)
+                for key in self.kubelet.op.secret_keys(name):
+                    with open(f"{path}/{key}", "w", encoding="utf-8") as fh:
+                        fh.write(self.kubelet.op.secret(name, key))
+                    os.chown(f"{path}/{key}", 0, int(self.plan.security.get("fsGroup", 0)))
+                    os.chmod(f"{path}/{key}", mode)
             else:  # an emptyDir, group-owned by fsGroup
                 os.chown(path, 0, int(self.plan.security.get("fsGroup", 0)))
                 os.chmod(path, 0o2775)

@@ -119,6 +119,10 @@ class Operator:
             return doc["stringData"][key]
         return base64.b64decode(doc["data"][key]).decode()
 
+    def secret_keys(self, name):
+        doc = next(d for d in self.docs if d["kind"] == "Secret" and d["metadata"]["name"] == name)
+        return sorted(set(doc.get("stringData") or {}) | set(doc.get("data") or {}))
+
     def config_map(self, name):
         return next(d for d in self.docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name)["data"]
 
@@ -168,13 +172,18 @@ class Operator:
         default_ready, default_live = default_probes(role, self.crd == "RayService")
         ray.readiness = ray.readiness or default_ready
         ray.liveness = ray.liveness or default_live
+        # setInitContainerEnvVars: every init container (the user's, and wait-gcs-ready) gets FQ_RAY_IP, RAY_IP.
+        ips = {"FQ_RAY_IP": self.fqdn, "RAY_IP": self.fqdn.split(".")[0]}
         init = []
-        if role == "worker":
+        for c in pod_spec.get("initContainers") or []:
+            mine = self._container(c, name, {})
+            mine.env.update((k, v) for k, v in ips.items() if k not in mine.env)
+            init.append(mine)
+        if role == "worker":  # DefaultWorkerPodTemplate appends it after the user's: a copy of the Ray container
             init.append(Container(
                 "wait-gcs-ready", ray.image, ["/bin/bash", "-lc", "--"], [wait_gcs_ready(self.fqdn, self.head_port)],
-                {**self._container(user[0], name, {}).env, "FQ_RAY_IP": self.fqdn,
-                 "RAY_IP": self.fqdn.split(".")[0]},
-                ray.mounts, cpu=0.2, memory=256 * 2**20, security=ray.security))
+                {**self._container(user[0], name, {}).env, **ips}, ray.mounts, cpu=0.2, memory=256 * 2**20,
+                security=ray.security))
         volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
         return Pod(name, role, group, labels, [ray] + [self._container(c, name, {}) for c in user[1:]], init,
                    volumes, shm_size(user[0], volumes), pod_spec.get("restartPolicy", "Always"),
@@ -207,8 +216,9 @@ class Operator:
         return env
 
     def _container(self, c, pod_name, labels):
-        """A container as the kubelet runs it: env resolved (value, fieldRef, secretKeyRef; $(VAR) expanded),
-        command and args with $(VAR) expanded, probes, limits."""
+        """A container as the kubelet runs it: env resolved (value, fieldRef, secretKeyRef; $(VAR) in a value
+        expanded from the variables before it), probes, limits. Its command and args are expanded from its
+        whole environment when it starts (kubelet.py), as the kubelet does."""
         env = {}
         for item in c.get("env") or []:
             if "value" in item:
@@ -224,8 +234,7 @@ class Operator:
         limits = (c.get("resources") or {}).get("limits") or {}
         return Container(
             c["name"], c["image"],
-            [expand(a, env) for a in c["command"]] if c.get("command") else None,
-            [expand(a, env) for a in c["args"]] if c.get("args") else None,
+            list(c["command"]) if c.get("command") else None, list(c["args"]) if c.get("args") else None,
             env, list(c.get("volumeMounts") or []),
             cpu=quantity(limits["cpu"]) if "cpu" in limits else None,
             memory=int(quantity(limits["memory"])) if "memory" in limits else None,
