@@ -10,7 +10,6 @@ Prometheus scrapes the metrics ports.
 """
 
 from . import RAY_VERSION
-from .ports import WILDCARD
 
 EVERY = "every machine of the cluster"
 HEAD = "the head's machine"
@@ -44,7 +43,7 @@ def rows(planned, settings, role):
     open_, closed = [], []
     for p in planned:
         who, allows = REACHED_BY[p.name][side], REACHED_BY[p.name][2]
-        if p.host not in (WILDCARD, "0.0.0.0", "::") and _loopback(p.host):
+        if _loopback(p.host):
             closed.append((f"{p.name} {p.host}:{p.port}", "listens on loopback"))
         elif who is LOCAL:
             closed.append((f"{p.name} {p.port}", "called from this machine only"))

@@ -50,6 +50,18 @@ def engine_or_skip():
         assert out.returncode == 0, f"{script}: {out.stdout}\n{out.stderr}"
 
 
+def wait_for(what, test, timeout, step=1.0):
+    """test()'s first true result, polled every `step` s; AssertionError with the last one after `timeout`."""
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = test()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"{what} not within {timeout} s (last: {last!r})")
+
+
 def netns_inode(name):
     return os.stat(f"/run/netns/{name}").st_ino
 

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.dockerhosts import engine_or_skip as _engine_or_skip
+from tests.dockerhosts import engine_or_skip as _engine_or_skip, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -40,17 +40,6 @@ def compose(*args, timeout=600, check=True):
 
 def inspect(container, fmt):
     return sh("docker", "inspect", "--format", fmt, container, check=False).stdout.strip()
-
-
-def wait_for(what, test, timeout, step=1.0):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = test()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"{what} not within {timeout} s (last: {last!r})")
 
 
 def healthy(container):

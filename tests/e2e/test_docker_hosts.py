@@ -18,7 +18,7 @@ import time
 import pytest
 import yaml
 
-from tests.dockerhosts import DOCKER_DIR, REPO, DockerLan, Load, engine_or_skip, load_images
+from tests.dockerhosts import DOCKER_DIR, REPO, DockerLan, Load, engine_or_skip, load_images, wait_for
 from tests.nshost import can_make_hosts
 
 pytestmark = pytest.mark.e2e
@@ -31,17 +31,6 @@ DOCS = os.path.join(REPO, "docs", "docker-hosts.md")
 # A machine that disappears: Ray 2.20's GCS declares a node dead after 5 failed health checks (a 10 s timeout
 # each, 3 s apart, ray_config_def.h); then Serve replaces the replica. Bounds with room for a loaded machine.
 NODE_DEAD_WITHIN, APP_BACK_WITHIN = 120, 90
-
-
-def wait_for(what, test, timeout, step=1.0):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = test()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"{what} not within {timeout} s (last: {last!r})")
 
 
 def build_image():
