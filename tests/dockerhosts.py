@@ -62,6 +62,16 @@ def wait_for(what, test, timeout, step=1.0):
     raise AssertionError(f"{what} not within {timeout} s (last: {last!r})")
 
 
+def _kill(procs):
+    """SIGKILL each (by pid; these are processes of an engine the test started) and reap."""
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
 def netns_inode(name):
     return os.stat(f"/run/netns/{name}").st_ino
 
@@ -175,12 +185,7 @@ class DockerHost:
                     victims += [root, *root.children(recursive=True)]
                 except psutil.Error:
                     pass
-        for p in victims:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(victims, timeout=10)
+        _kill(victims)
         if self._engine:
             self._engine.wait(timeout=10)
 
@@ -196,13 +201,7 @@ class DockerHost:
                 self._engine.kill()
                 self._engine.wait(timeout=10)
         if os.path.exists(self.netns):
-            left = self.processes()
-            for p in left:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
-            psutil.wait_procs(left, timeout=10)
+            _kill(self.processes())
         self._unmount_all()
         shutil.rmtree(self.dir, ignore_errors=True)
         if os.path.exists(self.netns):
