@@ -122,10 +122,17 @@ def worker(config_path, dry_run, ray_args, **opts):
 @settings_options()
 @click.option("--role", type=click.Choice(["head", "worker"]), default="head", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def check_ports(config_path, role, as_json, **opts):
+@click.option("--firewall", is_flag=True, help="print the ports other machines must reach on this node, to copy "
+              "into a firewall; probe nothing")
+def check_ports(config_path, role, as_json, firewall, **opts):
     """Run only the port preflight: exit 0 when every planned port is free, 1 otherwise."""
     resolved = _resolve(config_path, opts)
     plan = node.make_plan(resolved, role, host_checks=False)
+    if firewall:
+        from . import firewall as firewall_mod
+
+        click.echo(firewall_mod.text(plan.ports, plan.settings, role))
+        return 0
     statuses = ports.check(plan.ports)
     if as_json:
         click.echo(json.dumps({"role": role, "free": all(s.free for s in statuses),

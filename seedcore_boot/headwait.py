@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 
-from . import RAY_VERSION, tls
+from . import RAY_VERSION, nodeaddr, tls
 from .errors import BootError, usage_error
 from .gcsprobe import check_gcs, cluster_versions, handshake_failure
 
@@ -47,17 +47,6 @@ def resolve(host):
     """The head's IP, or raises OSError (a name that does not resolve *yet* is normal at container start)."""
     infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     return infos[0][4][0]
-
-
-def local_ip_towards(ip):
-    """The address this host would use to reach `ip` (what Ray detects as our node address), or None."""
-    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.connect((ip, 9))  # UDP connect sends nothing: it only picks the route
-            return s.getsockname()[0]
-    except OSError:
-        return None
 
 
 def check_versions(where, versions):
@@ -183,27 +172,14 @@ class HeadWatch:
         self._done.set()
 
 
-def check_reachable(settings, head_ip):
-    """A worker whose node address is loopback while the head is remote could never be reached by it.
-    Returns this node's address as the head will see it (None when unknown)."""
-    mine = settings.node_ip_address or local_ip_towards(head_ip)
-    if head_ip.startswith("127.") or head_ip == "::1":
-        return mine
-    if mine is None or mine.startswith("127.") or mine == "::1":
-        raise BootError(f"this worker's node address would be {mine or 'unknown'} (loopback), but the head is "
-                        f"at {head_ip}: the head could never reach this node",
-                        "set node_ip_address (--node-ip-address) to an address of this host the head can reach")
-    return mine
-
-
 def before_start(settings, log):
     """The worker's steps before `ray start` (node.run's wait_first): wait for a healthy head, refuse a node
-    address the head could not reach, then watch the head through every later phase."""
+    address the head could not reach (nodeaddr), then watch the head through every later phase."""
 
     def wait_first(sup):
         host, port, ip = wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep, log)
         check_versions(f"{host}:{port}", cluster_versions(ip, port))
-        mine = check_reachable(settings, ip)
+        mine = nodeaddr.check_worker(settings, ip, port, log)
         tls.check_worker_address(settings, mine)  # a certificate of the user's must name it (tls.py)
         sup.head = HeadWatch(host, port, ip, settings.head_lost_timeout)
         sup.guards.append(sup.head.check)

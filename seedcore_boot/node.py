@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from . import (components, drain, exposure, health, hostcheck, leftovers, redisft, ports, raycmd, raylogs, rayenv,
-               serve, servedrain, state, tls)
+from . import (components, drain, exposure, health, hostcheck, leftovers, nodeaddr, portclaim, redisft, ports,
+               raycmd, raylogs, rayenv, serve, servedrain, state, tls)
 from .errors import BootError
 from .headwait import HeadLost
 from .log import ms, redact
@@ -133,14 +133,18 @@ def run(plan, log, base_env, wait_first: Callable = None):
     ready_path = s.ready_path(role)
     node_path = issued = None
     phases = {}
+    claims = portclaim.Claims()
     try:
         state.check_writable(s, role)
+        if role == "head":
+            nodeaddr.check_head(s, log)  # a worker's is checked once it knows where its head is
         if role == "head" and s.redis_address:
             redisft.preflight(s, log, fresh=s.redis_fresh)
         pruned = hostcheck.prune_sessions(s.temp_dir, s.keep_sessions)
         if pruned:
             log.event("host", pruned.message)
         hostcheck.raise_nofile(plan.nofile)
+        claims = portclaim.claim(plan.ports)  # held to the end: no second node here passes the preflight
         preflight(plan, log)  # local mistakes fail now, not after a long wait for the head
         issued = tls.preflight(plan.tls, s, role, log, env)
         gated = wait_first is not None and raycmd.gateable(plan.argv)
@@ -243,6 +247,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
                 _show_tails(log, s, started_wall)
         raise
     finally:
+        claims.close()
         state.remove(ready_path)
         if node_path:
             state.remove(node_path)

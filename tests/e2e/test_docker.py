@@ -8,38 +8,23 @@ runs them first). Every request goes to the host's loopback, where compose publi
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.request
 
 import pytest
 
+from tests.dockerhosts import engine_or_skip as _engine_or_skip, wait_for
+
 pytestmark = pytest.mark.e2e
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCKER_DIR = os.path.join(REPO, "docker")
-TESTS_DOCKER = os.path.join(REPO, "tests", "docker")
 HEAD = "seedcore-ray-head"
 PROJECT = "seedcore"
 IMAGE = "seedcore-boot/ray:2.20.0"
 CORE_AND_RAY = ("-f", "docker-compose.yml", "--profile", "core", "--profile", "ray")
 WORKERS = ("-f", "ray-workers.yml")
-
-
-def _engine_or_skip():
-    """CI (SEEDCORE_REQUIRE_ALL=1) must run these; elsewhere they need root, dockerd and compose v1."""
-    missing = [t for t in ("docker", "dockerd", "docker-compose", "mmdebstrap", "iptables") if not shutil.which(t)]
-    why = (f"needs {', '.join(missing)}" if missing else "needs root" if os.geteuid() != 0 else None)
-    if why:
-        if os.environ.get("SEEDCORE_REQUIRE_ALL") == "1":
-            pytest.fail(f"the Docker tests are required here but cannot run: {why}")
-        pytest.skip(why)
-    for script in ("engine.sh", "standins.sh"):
-        out = subprocess.run(["bash", os.path.join(TESTS_DOCKER, script), *(["start"] if script == "engine.sh"
-                                                                             else [])],
-                             capture_output=True, text=True, timeout=900)
-        assert out.returncode == 0, f"{script}: {out.stdout}\n{out.stderr}"
 
 
 def sh(*argv, timeout=300, check=True, cwd=DOCKER_DIR):
@@ -55,17 +40,6 @@ def compose(*args, timeout=600, check=True):
 
 def inspect(container, fmt):
     return sh("docker", "inspect", "--format", fmt, container, check=False).stdout.strip()
-
-
-def wait_for(what, test, timeout, step=1.0):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = test()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"{what} not within {timeout} s (last: {last!r})")
 
 
 def healthy(container):

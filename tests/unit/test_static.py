@@ -12,8 +12,8 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = sorted(glob.glob(f"{REPO}/docker/*.sh") + glob.glob(f"{REPO}/tests/docker/*.sh") + [f"{REPO}/.ci/run"])
 DOCKERFILES = sorted([f"{REPO}/docker/Dockerfile"] + glob.glob(f"{REPO}/tests/docker/*.Dockerfile"))
-COMPOSE = [f"{REPO}/docker/docker-compose.yml", f"{REPO}/docker/ray-workers.yml", f"{REPO}/docker/docker-compose.tls.yml",
-           f"{REPO}/docker/ray-workers.tls.yml"]
+COMPOSE = [f"{REPO}/docker/{name}" for name in ("docker-compose.yml", "ray-workers.yml", "docker-compose.tls.yml",
+                                                 "ray-workers.tls.yml", "ray-head-host.yml", "ray-workers-host.yml")]
 
 
 def tool(name):

@@ -1,0 +1,93 @@
+import io
+import socket
+from collections import namedtuple
+
+import pytest
+
+from seedcore_boot import nodeaddr
+from seedcore_boot.errors import BootError
+from seedcore_boot.log import Log
+from seedcore_boot.settings import resolve
+
+Addr = namedtuple("Addr", "family address netmask broadcast ptp")  # psutil.net_if_addrs()'s entries
+
+
+def v4(address, netmask="255.255.255.0"):
+    return Addr(socket.AF_INET, address, netmask, None, None)
+
+
+# A machine on host networking, as a container there sees it: its LAN, docker0, a compose network's bridge,
+# and a bridge that is not Docker's.
+MACHINE = {"lo": [v4("127.0.0.1", "255.0.0.0")], "eth0": [v4("10.0.0.6")],
+           "docker0": [v4("172.17.0.1", "255.255.0.0")], "br-0123456789ab": [v4("172.18.0.1", "255.255.0.0")],
+           "br-lan": [v4("192.168.7.1")]}
+
+
+def settings(**env):
+    return resolve({}, {f"SEEDCORE_BOOT_{k.upper()}": v for k, v in env.items()}).settings
+
+
+def run(fn, *args, **kwargs):
+    out = io.StringIO()
+    ip = fn(*args, Log(stream=out), **kwargs)
+    return ip, out.getvalue()
+
+
+def test_detection_is_the_route_towards_the_target():
+    assert nodeaddr.detect("127.0.0.1", 6379) == ("127.0.0.1", "the route towards 127.0.0.1")
+
+
+def test_a_worker_on_a_docker_bridge_is_refused_with_the_fix():
+    with pytest.raises(BootError) as err:
+        run(nodeaddr.check_worker, settings(node_ip_address="172.17.0.1"), "10.0.0.5", 6379, interfaces=MACHINE)
+    text = str(err.value)
+    assert err.value.exit_code == 1 and "\n" not in text
+    assert "would advertise 172.17.0.1 (node_ip_address)" in text and "Docker's bridge docker0" in text
+    assert "SEEDCORE_NODE_IP" in text and "--node-ip-address" in text
+
+
+def test_a_compose_networks_bridge_counts_and_another_bridge_does_not():
+    assert "br-0123456789ab" in nodeaddr.unreachable("172.18.0.1", MACHINE, "10.0.0.5")
+    assert nodeaddr.unreachable("192.168.7.1", MACHINE, "10.0.0.5") is None
+
+
+def test_a_bridge_address_is_fine_when_the_head_is_a_container_on_that_bridge():
+    assert nodeaddr.unreachable("172.17.0.1", MACHINE, head_ip="172.17.0.2") is None
+    assert nodeaddr.unreachable("172.17.0.1", MACHINE, head_ip="172.18.0.2") is not None
+
+
+def test_a_worker_with_a_remote_head_refuses_loopback():
+    with pytest.raises(BootError, match="would advertise 127.0.0.1 .*loopback"):
+        run(nodeaddr.check_worker, settings(node_ip_address="127.0.0.1"), "10.0.0.5", 6379, interfaces=MACHINE)
+
+
+def test_a_worker_of_a_head_on_loopback_is_one_machine_and_only_printed():
+    ip, out = run(nodeaddr.check_worker, settings(), "127.0.0.1", 6379, interfaces=MACHINE)
+    assert ip == "127.0.0.1"
+    assert "[network" in out and "node address 127.0.0.1 (detected as Ray does: the route towards 127.0.0.1)" in out
+
+
+def test_the_address_is_printed_with_where_it_came_from():
+    ip, out = run(nodeaddr.check, settings(node_ip_address="10.0.0.6"), interfaces=MACHINE)
+    assert ip == "10.0.0.6" and "node address 10.0.0.6 (node_ip_address)" in out
+
+
+def test_a_detected_address_must_be_this_machines_a_configured_one_need_not():
+    # Ray's fallback without a route is the host name's address, which may belong to no interface here.
+    assert nodeaddr.unreachable("192.0.2.2", MACHINE, detected=True) == "not an address of this machine"
+    assert nodeaddr.unreachable("192.0.2.2", MACHINE) is None  # behind a NAT, the user knows better
+    assert nodeaddr.unreachable("10.0.0.6", MACHINE, detected=True) is None
+
+
+def test_not_strict_prints_the_reason_instead_of_refusing():
+    ip, out = run(nodeaddr.check, settings(node_ip_address="172.17.0.1"), strict=False, interfaces=MACHINE)
+    assert ip == "172.17.0.1" and "node address 172.17.0.1 (node_ip_address): the address of Docker's bridge" in out
+
+
+def test_host_networking_is_a_container_that_sees_the_machines_bridges(tmp_path):
+    marker = tmp_path / ".dockerenv"
+    marker.write_text("")
+    assert nodeaddr.host_networked(MACHINE, markers=(str(marker),))
+    assert not nodeaddr.host_networked(MACHINE, markers=(str(tmp_path / "absent"),))  # the machine itself
+    bridge_network_container = {"lo": MACHINE["lo"], "eth0": [v4("172.18.0.3", "255.255.0.0")]}
+    assert not nodeaddr.host_networked(bridge_network_container, markers=(str(marker),))
