@@ -27,7 +27,7 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bench import report  # noqa: E402
+from bench import report, timeline  # noqa: E402
 
 CASES = {"head": "bench.head", "serve": "bench.serve200", "cluster": "bench.cluster", "join": "bench.join",
          "restart": "bench.restart", "drain": "bench.drain"}
@@ -96,11 +96,14 @@ def run(args, argv):
         log(f"case {name}: {durations[name]:.0f} s")
     doc = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "command": "python -m bench " + shlex.join(argv),
            "reps": args.reps, "cases": names, "case_duration_s": durations,
-           "duration_s": round(time.monotonic() - t0, 1), "machine": dict(machine(), load_before=load_before, load_after=os.getloadavg()), "source": source(), "metrics": c.metrics()}
+           "duration_s": round(time.monotonic() - t0, 1), "machine": dict(machine(), load_before=load_before, load_after=os.getloadavg()), "source": source(), "metrics": c.metrics(),
+           "timelines": c.timelines()}
     doc["command"] = doc["command"].strip()
     print()
     for m in doc["metrics"]:
         print("\n".join(report.print_lines(m)))
+    for tl in doc["timelines"]:
+        print("\n" + "\n".join(timeline.tables(tl)))
     out = args.out or os.path.join(HERE, "results", started.strftime("%Y%m%dT%H%M%SZ") + ".json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as fh:
