@@ -3,8 +3,9 @@
     python -m bench [--reps N] [--only CASE[,CASE]] [--out FILE.json]    (root; from the checkout)
     python -m bench --readme FILE.json                                   (regenerate README's table)
 
-Cases: head (no Serve: marker, ready, stop, supervisor RSS, CLI latency), serve (first 200, stop with Serve,
-preflight of the full plan), cluster (head + 1, 2, 4 workers on a LAN of hosts; worker stop), join (a
+Cases: head (no Serve: marker, ready, stop, supervisor RSS, CLI latency, the start timeline), serve (first 200,
+stop with Serve, preflight of the full plan, the start timeline), cluster (head + 1 and 8 workers on a LAN of
+hosts: every node ALIVE, each worker's join, the head's CPU and memory; worker stop), join (a
 worker's join after the head's GCS is up), restart (a head's host killed and restarted, without and with
 Redis; ~3 min a rep, only with --only restart), drain (a worker holding a Serve replica stopped under load,
 plain against ours; ~1.5 min a rep, only with --only drain). Each rep runs on fresh namespaced hosts (tests/nshost.py),

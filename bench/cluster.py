@@ -7,7 +7,8 @@ then asks the GCS for its node table every 50 ms (GcsClient.get_all_node_info, n
 first command to N+1 nodes ALIVE, and each worker's join (the GCS up to its node ALIVE). At N = 8 also, once
 formed: the head host's CPU seconds and memory (PSS of its processes), the CPU seconds of every process of
 the cluster (the machine is shared: its own counters would count the neighbours too), and each node's
-supervising process (seedcore-boot, or plain Ray's `ray start`): its peak RSS (VmHWM) and CPU. With N = 1 the worker is then stopped (SIGTERM until every process of it is gone).
+supervising process (seedcore-boot, or plain Ray's `ray start`): its peak RSS (VmHWM) and CPU. With N = 1 the
+worker is then stopped (SIGTERM until every process of it is gone).
 """
 
 import json

@@ -28,9 +28,10 @@ TARGET_STOP = {"kind": "diff_max", "value": 0.2}
 
 def declare(c):
     c.declare("head.marker", 'head: command to "Ray runtime started."', "s", "seedcore-boot head --no-serve",
-              "ray start --head --block", {"kind": "ratio_max", "value": 0.60})
+              "ray start --head --block", {"kind": "ratio_max", "value": 0.50})
     c.declare("head.ready", "head: command to ready (every endpoint answering)", "s",
-              'seedcore-boot "head ready"', "ray start --head --block, endpoints polled", None)
+              'seedcore-boot "head ready"', "ray start --head --block, endpoints polled",
+              {"kind": "ratio_max", "value": 0.70})
     c.declare("head.floor", "head: the floor on this machine (CPU that must be spent / cores, or the longest chain "
               "of waits, the larger; the timeline below)", "s", "the same for both sides")
     c.declare("head.over_floor", "head: ready minus the floor", "s", "seedcore-boot head --no-serve",

@@ -37,9 +37,9 @@ print(json.dumps({"ports": len(plan.ports), "ms": times, "free": all(s.free for 
 
 def declare(c):
     c.declare("serve.first_200", "Serve: command to the first 200 from the sample app", "s",
-              "seedcore-boot head", "by hand: ray start, serve deploy, poll", {"kind": "ratio_max", "value": 0.60})
-    c.declare("serve.floor", "Serve: the floor to the first 200 on this machine (as head.floor; the timeline "
-              "below)", "s", "the same for both sides")
+              "seedcore-boot head", "by hand: ray start, serve deploy, poll", {"kind": "ratio_max", "value": 0.70})
+    c.declare("serve.floor", "Serve: the floor to the first 200 on this machine (CPU that must be spent / cores, or "
+              "the longest chain of waits, the larger; the timeline below)", "s", "the same for both sides")
     c.declare("serve.over_floor", "Serve: first 200 minus the floor", "s", "seedcore-boot head",
               "by hand: ray start, serve deploy, poll")
     c.timeline("serve", "Start timeline: a head with the sample app, to its first 200", timeline.CHAINS["serve"])

@@ -1,4 +1,4 @@
-"""Ray's own `ray` CLI (`ray.scripts.scripts:main`, what the `ray` command runs), with one change for heads.
+"""Ray's own `ray` CLI (`ray.scripts.scripts:main`, what the `ray` command runs), minus some of its waits.
 
 `python -m seedcore_boot.raycli start --head ...` behaves as `ray start --head ...` except that, right after
 spawning gcs_server, it waits for the GCS port to accept before Ray's first connect. Ray 2.20 connects
