@@ -125,7 +125,7 @@ def dashboard_url(host, port, node_ip):
     head.py maps "localhost" to 127.0.0.1 and writes `127.0.0.1:<port>` for that host, else
     `<node ip>:<port>` (also for 0.0.0.0 and ::, so workers can reach it); the port is the one given when
     Ray passes --port-retries=0, i.e. when the port is pinned."""
-    if port is None or not host or not node_ip:
+    if not port or not host or not node_ip:  # None or 0: the dashboard's port is its own choice
         return None
     host = "127.0.0.1" if host == "localhost" else host
     return f"{host if host == '127.0.0.1' else node_ip}:{int(port)}"

@@ -127,6 +127,7 @@ def test_the_dashboard_url_is_what_the_dashboard_will_write(host, node_ip, url):
 
 def test_no_url_when_the_port_is_not_pinned_or_the_node_unknown():
     assert raycli.dashboard_url("127.0.0.1", None, "10.0.0.5") is None  # the dashboard may pick its port
+    assert raycli.dashboard_url("127.0.0.1", 0, "10.0.0.5") is None
     assert raycli.dashboard_url("127.0.0.1", 8265, None) is None
 
 
