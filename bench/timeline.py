@@ -114,8 +114,12 @@ def summarize(doc, t0, ready, marker=None, first_200=None, main_ports=None, npro
     main_ports = main_ports or {}
     kinds, events, procs = {}, {("t0",): t0}, []
     at = {"ready": ready, "first_200": first_200}
-    for p in doc["procs"].values():
-        kind, roles = kind_of(p["titles"])
+    kind_by_pid = {pid: kind_of(p["titles"]) for pid, p in doc["procs"].items()}
+    for pid, p in doc["procs"].items():
+        kind, roles = kind_by_pid[pid]
+        parent = kind_by_pid.get(str(p.get("ppid")))
+        if parent and parent[0] == kind and kind not in (TASKS, IDLE) and not roles:
+            continue  # a short-lived fork of it (ctypes' ldconfig, say), seen before or never after its exec
         ports = {int(k): v for k, v in p["ports"].items()}
         want = main_ports.get(kind)
         answered = ports.get(want) if want in ports else (min(ports.values()) if ports else None)

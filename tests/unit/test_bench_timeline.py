@@ -53,6 +53,8 @@ HEAD_DOC = {"sampler_cpu": 0.2, "procs": {
                {"41000": 102.9, "52365": 103.5}),
     "14": proc([[101.2, f"{PY} -m ray.util.client.server --port=10001"]], 101.2, [[103.0, 0.9]], {"10001": 103.2}),
     "20": proc([[99.0, f"{PY} -c poll"]], 99.0, [[104, 0.4]]),
+    "21": dict(proc([[102.0, f"{PY} {RAY}/dashboard/dashboard.py --host=127.0.0.1"]], 102.0, [[102.1, 0.01]]),
+               ppid=11),  # the dashboard's own fork of a helper program, seen before its exec
 }}
 PORTS = {"gcs_server": 6379, "dashboard": 8265, "dashboard_agent": 52365, "ray_client_server": 10001}
 
