@@ -72,6 +72,7 @@ def test_head_component_killed(host, name):
 # On the host's PYTHONPATH: the dashboard dies as it starts (as with a broken dependency); every other Python runs.
 BROKEN_DASHBOARD = """import os, sys
 if sys.argv and sys.argv[0].endswith("dashboard/dashboard.py"):
+    print("ImportError: a dependency of the dashboard is broken (test)", file=sys.stderr, flush=True)
     os._exit(1)
 """
 
@@ -84,6 +85,7 @@ def test_a_dashboard_that_cannot_start(host):
     assert proc.wait(120) == 1, proc.output_tail()
     error = proc.output.split("seedcore-boot: error:")[-1]
     assert "dashboard" in error and "exit code" in error, error
+    assert "a dependency of the dashboard is broken" in proc.output  # its log's tail: the cause, on screen
     assert "head ready" not in proc.output
     assert left(host) == []
 
