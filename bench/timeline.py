@@ -3,13 +3,14 @@ tests/unit/test_bench_timeline.py can pin it.
 
 A run (one start of one side) becomes a summary:
 
-    {"ready": s, "marker": s, "kinds": {kind: {"n", "spawned", "answered", "began", "cpu"}},
-     "links": {label: [wall s, CPU s]}, "other_cpu": s}
+    {"ready": s, "marker": s, "nproc": n, "kinds": {kind: {"n", "spawned", "answered", "began", "cpu"}},
+     "links": {label: [wall s, CPU s]}, "sampler_cpu": s}
 
-times in seconds from the command, CPU seconds until ready. A link is one step of the chain of waits that
-cannot overlap (LINKS): the CPU one process spends between two events, e.g. the dashboard from the GCS
-answering to its own port answering; a single-threaded start (Python importing its modules) cannot take
-less wall time than that CPU. The floor of a rep (floor()) is the larger of
+times in seconds from the command, CPU seconds until ready. A link is one step of a chain of waits that
+cannot overlap (LINKS, CHAINS): the CPU one process spends between two events, e.g. the dashboard from the
+GCS answering to its own port answering, from no earlier than where the link before it ended (what the
+process did before that ran beside the chain); a single-threaded start (Python importing its modules)
+cannot take less wall time than that CPU. The floor of a rep (floor()) is the larger of
   - the CPU that must be spent (each required kind's CPU, the lesser of the two sides) / the machine's cores,
   - the longest chain (CHAINS) of links, each link's CPU the lesser of the two sides;
 and each side's distance from it is its ready minus the floor.
@@ -53,16 +54,18 @@ LINKS = [
      ("answered", "dashboard_agent")),
     ("ray_client_server until it answers", "ray_client_server", ("answered", "gcs_server"),
      ("answered", "ray_client_server")),
-    ("dashboard: the deploy until Serve's start task runs", "dashboard", ("answered", "dashboard"),
-     ("began", "task _start_controller")),
-    ("serve controller: a worker, imports, __init__", "serve controller", ("began", "task _start_controller"),
+    ("dashboard: the deploy, until the raylet spawns a worker", "dashboard", ("answered", "dashboard"),
+     ("spawn", TASKS)),
+    ("that worker: its start, then Serve's start task", TASKS, ("spawn", TASKS), ("began", "task _start_controller")),
+    ("serve controller: a new worker, imports, __init__", "serve controller", ("began", "task _start_controller"),
      ("began", "serve controller")),
     ("serve proxy: until port 8000 answers", "serve proxy", ("began", "serve controller"),
      ("answered", "serve proxy")),
     ("serve replica: until the first 200", "serve replica", ("answered", "serve proxy"), ("at", "first_200")),
 ]
+_LINK = {l[0]: l for l in LINKS}
 _START = [l[0] for l in LINKS[:3]]
-CHAINS = {
+CHAINS = {  # each a sequence in time: a link starts where the one before it ended, at the earliest
     "head": [_START + [LINKS[3][0]], _START + [LINKS[4][0], LINKS[5][0]], _START + [LINKS[6][0]]],
     "serve": [_START + [l[0] for l in (LINKS[3], *LINKS[7:])]],
 }
@@ -138,13 +141,17 @@ def summarize(doc, t0, ready, marker=None, first_200=None, main_ports=None, npro
             if k[key] is not None:
                 events[("spawn" if key == "spawned" else key, kind)] = k[key]
     links = {}
-    for label, kind, start, end in LINKS:
-        a = at.get(start[1]) if start[0] == "at" else events.get(start)
-        b = at.get(end[1]) if end[0] == "at" else events.get(end)
-        if a is None or b is None:
-            continue
-        cpu = sum(cpu_at(p["cpu"], b) - cpu_at(p["cpu"], a) for k, p in procs if k == kind) if b > a else 0.0
-        links[label] = [max(0.0, b - a), cpu]
+    for chain in (c for chains in CHAINS.values() for c in chains):
+        done = None  # where the link before ended: work a process did before that overlapped the chain
+        for label in chain:
+            _, kind, start, end = _LINK[label]
+            a, b = (at.get(e[1]) if e[0] == "at" else events.get(e) for e in (start, end))
+            if a is None or b is None:
+                continue
+            a = a if done is None else max(a, done)
+            cpu = sum(cpu_at(p["cpu"], b) - cpu_at(p["cpu"], a) for k, p in procs if k == kind) if b > a else 0.0
+            links[label] = [max(0.0, b - a), cpu]
+            done = max(a, b)
     rel = {kind: {key: (v - t0 if key in ("spawned", "answered", "began") and v is not None else v)
                   for key, v in k.items()} for kind, k in kinds.items()}
     return {"ready": ready - t0, "marker": None if marker is None else marker - t0, "nproc": nproc,

@@ -104,6 +104,29 @@ def test_a_link_missing_on_one_side_counts_the_other():
     assert timeline.floor(ours, plain, timeline.CHAINS["head"], 2)["chain"] == pytest.approx(1.85)
 
 
+def test_a_serve_chain_link_starts_where_the_one_before_it_ended():
+    doc = {"procs": dict(HEAD_DOC["procs"], **{
+        # a worker the raylet started before the dashboard answered (at 103.0): its start ran beside the chain
+        "30": proc([[102.0, f"{PY} {RAY}/_private/workers/default_worker.py"], [102.6, "ray::IDLE"],
+                    [103.4, "ray::_start_controller"], [104.0, "ray::IDLE"]], 102.0,
+                   [[102.5, 0.4], [103.0, 0.6], [103.4, 0.9]]),
+        "31": proc([[103.5, "ray::SERVE_CONTROLLER_ACTOR:ServeController.__init__"]], 103.5, [[104.2, 0.7]]),
+        "32": proc([[104.3, "ray::SERVE_PROXY_ACTOR-x:ProxyActor.__init__"]], 104.3, [[104.8, 0.5]],
+                   {"8000": 104.9}),
+        "33": proc([[105.0, "ray::SERVE_REPLICA::a:ServeReplica:a:A.__init__"]], 105.0, [[105.5, 0.4]]),
+    })}
+    ports = dict(PORTS, **{"serve proxy": 8000})
+    run = timeline.summarize(doc, 100.0, 105.6, first_200=105.6, main_ports=ports, nproc=2)
+    links = run["links"]
+    assert links["dashboard: the deploy, until the raylet spawns a worker"] == [0.0, 0.0]  # spawned before
+    assert links["that worker: its start, then Serve's start task"] == pytest.approx([0.4, 0.3])  # from 103.0
+    assert links["serve controller: a new worker, imports, __init__"] == pytest.approx([0.1, 0.0])
+    assert links["serve proxy: until port 8000 answers"] == pytest.approx([1.4, 0.5])
+    assert links["serve replica: until the first 200"] == pytest.approx([0.7, 0.4])
+    assert run["kinds"]["serve controller"]["began"] == pytest.approx(3.5)
+    assert run["kinds"][timeline.TASKS]["began"] is None  # its tasks are events, not one piece of work
+
+
 def test_the_tables_and_the_readme_block():
     ours, plain = head_run(), head_run(PLAIN_DOC, ready=104.5)
     tl = {"name": "head", "title": "Start timeline: a head", "chains": timeline.CHAINS["head"],
