@@ -127,7 +127,7 @@ def formed_or_failed(watch, head, limit=250):
             break
         except AssertionError:
             if head.popen.poll() is not None:
-                said = [l for l in head.lines if "rror" in l or "ailed" in l][-3:]
+                said = [l for l in head.lines if "Failed" in l][:2] + [l for l in head.lines if "rror" in l][-1:]
                 raise RuntimeError(f"the head exited ({head.popen.returncode}): {' | '.join(said)[-400:]}") from None
             if hosts.time.monotonic() > end:
                 raise
