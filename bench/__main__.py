@@ -3,8 +3,9 @@
     python -m bench [--reps N] [--only CASE[,CASE]] [--out FILE.json]    (root; from the checkout)
     python -m bench --readme FILE.json                                   (regenerate README's table)
 
-Cases: head (no Serve: marker, ready, stop, supervisor RSS, CLI latency), serve (first 200, stop with Serve,
-preflight of the full plan), cluster (head + 1, 2, 4 workers on a LAN of hosts; worker stop), join (a
+Cases: head (no Serve: marker, ready, stop, supervisor RSS, CLI latency, the start timeline), serve (first 200,
+stop with Serve, preflight of the full plan, the start timeline), cluster (head + 1 and 8 workers on a LAN of
+hosts: every node ALIVE, each worker's join, the head's CPU and memory; worker stop), join (a
 worker's join after the head's GCS is up), restart (a head's host killed and restarted, without and with
 Redis; ~3 min a rep, only with --only restart), drain (a worker holding a Serve replica stopped under load,
 plain against ours; ~1.5 min a rep, only with --only drain), tls (a head with Serve, a worker's join and
@@ -28,7 +29,7 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bench import report  # noqa: E402
+from bench import report, timeline  # noqa: E402
 
 CASES = {"head": "bench.head", "serve": "bench.serve200", "cluster": "bench.cluster", "join": "bench.join",
          "restart": "bench.restart", "drain": "bench.drain", "tls": "bench.tls"}
@@ -97,11 +98,14 @@ def run(args, argv):
         log(f"case {name}: {durations[name]:.0f} s")
     doc = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "command": "python -m bench " + shlex.join(argv),
            "reps": args.reps, "cases": names, "case_duration_s": durations,
-           "duration_s": round(time.monotonic() - t0, 1), "machine": dict(machine(), load_before=load_before, load_after=os.getloadavg()), "source": source(), "metrics": c.metrics()}
+           "duration_s": round(time.monotonic() - t0, 1), "machine": dict(machine(), load_before=load_before, load_after=os.getloadavg()), "source": source(), "metrics": c.metrics(),
+           "timelines": c.timelines()}
     doc["command"] = doc["command"].strip()
     print()
     for m in doc["metrics"]:
         print("\n".join(report.print_lines(m)))
+    for tl in doc["timelines"]:
+        print("\n" + "\n".join(timeline.tables(tl)))
     out = args.out or os.path.join(HERE, "results", started.strftime("%Y%m%dT%H%M%SZ") + ".json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as fh:

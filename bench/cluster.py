@@ -1,74 +1,81 @@
 """Cluster formation: a head and N workers on N+1 hosts of one emulated LAN (tests.nshost.Lan, 10.200.0.N),
-N = 1, 2, 4, all commands started together (head first); from the first command to N+1 nodes alive and a
-task run on every node (a driver on the head's host, Ray imported before the clock starts, asks the
-dashboard for the head's node, then ray.nodes() for N+1 alive, then runs one task pinned to each node).
-seedcore-boot `head --no-serve` / `worker` against plain `ray start --block` with the same ports and flags.
-With N = 1 the worker is then stopped (SIGTERM until every process of it on its host is gone).
+N = 1 and 8, all commands started together (head first), seedcore-boot `head --no-serve` / `worker` against
+plain `ray start --block` with the same ports and flags, alternating.
+
+A poller on the head's host (Ray imported before the clock starts) notes when the GCS port first accepts and
+then asks the GCS for its node table every 50 ms (GcsClient.get_all_node_info, no driver): the time from the
+first command to N+1 nodes ALIVE, and each worker's join (the GCS up to its node ALIVE). At N = 8 also, once
+formed: the head host's CPU seconds and memory (PSS of its processes), the CPU seconds of every process of
+the cluster (the machine is shared: its own counters would count the neighbours too), and each node's
+supervising process (seedcore-boot, or plain Ray's `ray start`): its peak RSS (VmHWM) and CPU. With N = 1 the
+worker is then stopped (SIGTERM until every process of it is gone).
 """
 
+import json
 import os
+import statistics
+
+import psutil
 
 from tests.nshost import Lan
 
 from . import hosts
 from .head import TARGET_STOP, _s
 
-SIZES = (1, 2, 4)
+SIZES = (1, 8)
+BIG = SIZES[-1]
 HEAD = "10.200.0.1"
 
-CHECK = r"""
-import json, sys, time, urllib.request
-n, limit = int(sys.argv[1]), float(sys.argv[2])
-import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-@ray.remote
-def where():
-    return ray.get_runtime_context().get_node_id()
-
-def alive():
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:8265/nodes?view=summary", timeout=1) as r:
-            return sum(x["raylet"]["state"] == "ALIVE" for x in json.loads(r.read())["data"]["summary"])
-    except Exception:
-        return 0
-
+NODES = r"""
+import json, socket, sys, time
+from ray._raylet import GcsClient
+n, limit, address = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+host, port = address.rsplit(":", 1)
 print("polling", flush=True)
 end = time.monotonic() + limit
-while alive() < 1:
-    if time.monotonic() > end:
-        print("timeout", flush=True); sys.exit(1)
-    time.sleep(0.05)
-ray.init(address=sys.argv[3], logging_level="ERROR", log_to_driver=False)
-while True:
-    nodes = [x for x in ray.nodes() if x["Alive"]]
-    if len(nodes) >= n:
+while time.monotonic() < end:
+    try:
+        socket.create_connection((host, int(port)), timeout=0.2).close()
         break
-    if time.monotonic() > end:
-        print("timeout", flush=True); sys.exit(1)
+    except OSError:
+        time.sleep(0.02)
+gcs, alive, client = time.monotonic(), {}, GcsClient(address=address, nums_reconnect_retry=0)
+while len(alive) < n and time.monotonic() < end:
+    try:
+        nodes = client.get_all_node_info(timeout=1)
+    except Exception:
+        nodes = {}
+    now = time.monotonic()
+    for info in nodes.values():
+        if info["state"] == 0:  # ALIVE
+            alive.setdefault(info["node_name"].decode(), now)
     time.sleep(0.05)
-refs = [where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(x["NodeID"], soft=False)).remote()
-        for x in nodes]
-got = ray.get(refs, timeout=max(1, end - time.monotonic()))
-assert sorted(got) == sorted(x["NodeID"] for x in nodes), (got, nodes)
-print(f"up {time.monotonic()}", flush=True)
-ray.shutdown()
+print(("up " if len(alive) >= n else "timeout ") + json.dumps({"gcs": gcs, "alive": alive}), flush=True)
 """
 
 
 def declare(c):
     for n in SIZES:
-        c.declare(f"cluster.n{n}", f"cluster: head + {n} worker(s) on {n + 1} hosts, first command to "
-                  f"{n + 1} nodes alive and a task run on each", "s", "seedcore-boot head + worker",
-                  "ray start --block on the same hosts", {"kind": "ratio_max", "value": 0.70} if n == 4 else None)
-    c.declare("cluster.n4_busy", "cluster: head + 4 workers, share of the 2 CPUs busy while forming", "%",
-              "seedcore-boot", "plain", None, note="near 100 %: the machine, not waiting, is the floor")
-    c.declare("cluster.n4_cpu_total", "cluster: head + 4 workers, CPU seconds the whole machine spent while forming",
-              "s", "seedcore-boot", "plain")
-    c.declare("cluster.n4_floor", "cluster: head + 4 workers, that CPU time spread over every CPU (the least "
+        c.declare(f"cluster.n{n}", f"cluster: head + {n} worker(s) on {n + 1} hosts, first command to {n + 1} nodes "
+                  "ALIVE", "s", "seedcore-boot head + worker", "ray start --block on the same hosts",
+                  {"kind": "ratio_max", "value": 0.90} if n == BIG else None)
+    c.declare(f"cluster.n{BIG}_join", f"cluster: head + {BIG} workers, a worker's join (GCS up to its node ALIVE), "
+              "median of the workers", "s", "seedcore-boot worker", "ray start --address --block")
+    c.declare(f"cluster.n{BIG}_join_worst", f"cluster: head + {BIG} workers, the last worker's join", "s",
+              "seedcore-boot worker", "ray start --address --block")
+    c.declare(f"cluster.n{BIG}_supervisor_rss", f"cluster: head + {BIG} workers, peak RSS of a node's supervising "
+              "process (the largest of the nodes)", "MB", "seedcore-boot (python)", "`ray start --block` (python)",
+              {"kind": "max", "value": 60})
+    c.declare(f"cluster.n{BIG}_head_cpu", f"cluster: head + {BIG} workers, CPU seconds of the head's host once formed",
+              "s", "seedcore-boot head", "ray start --head --block")
+    c.declare(f"cluster.n{BIG}_head_memory", f"cluster: head + {BIG} workers, memory of the head's host once formed "
+              "(PSS of its processes)", "MB", "seedcore-boot head", "ray start --head --block")
+    c.declare(f"cluster.n{BIG}_cpu", f"cluster: head + {BIG} workers, CPU seconds of all the cluster's processes "
+              "once formed", "s", "seedcore-boot", "plain")
+    c.declare(f"cluster.n{BIG}_floor", f"cluster: head + {BIG} workers, that CPU spread over every CPU (the least "
               "wall time that work needs here)", "s", "seedcore-boot", "plain")
-    c.declare("cluster.n4_supervisor_cpu", "cluster: head + 4 workers, CPU seconds of the 5 supervising "
-              "processes while forming", "s", "seedcore-boot processes", "`ray start --block` processes")
+    c.declare(f"cluster.n{BIG}_supervisor_cpu", f"cluster: head + {BIG} workers, CPU seconds of the {BIG + 1} "
+              "supervising processes while forming", "s", "seedcore-boot processes", "`ray start --block` processes")
     c.declare("stop.worker", "stop: worker (head + 1 worker), SIGTERM to all its processes gone", "s",
               "seedcore-boot worker", "ray start --address --block, SIGTERM", TARGET_STOP)
     c.declare("stop.worker_orphans", "stop: worker, processes left on its host 1 s after exit", "count",
@@ -88,13 +95,45 @@ def commands(mode, n):
     return head, workers, hosts.UNBUFFERED
 
 
-def marks(head, workers, t0):
-    """When each node printed "Ray runtime started.", from the first command (where the time goes)."""
-    out = []
-    for p in [head, *workers]:
-        t = next((t for t, l in zip(list(p.stamps), list(p.lines)) if hosts.MARKER in l), None)
-        out.append("-" if t is None else f"{t - t0:.1f}")
-    return "head " + out[0] + (", workers " + " ".join(out[1:]) if out[1:] else "") + " s"
+def peak_rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:")) * 1024 / 1e6
+    except (OSError, StopIteration):
+        return None
+
+
+def host_usage(host, skip=(), memory=True):
+    """(CPU seconds, PSS MB) of the processes alive on `host` now, but for the pids in `skip`."""
+    cpu = pss = 0.0
+    for p in host.processes():
+        if p.pid in skip:
+            continue
+        try:
+            t = p.cpu_times()
+            cpu += t.user + t.system
+            pss += p.memory_full_info().pss / 1e6 if memory else 0
+        except psutil.Error:
+            continue
+    return cpu, pss
+
+
+def formed_or_failed(watch, head, limit=250):
+    """The poller's line once every node is ALIVE; fails as soon as the head's command has exited."""
+    end = hosts.time.monotonic() + limit
+    while True:
+        try:
+            line = watch.wait_line(lambda l: l.startswith(("up ", "timeout ")), 2)
+            break
+        except AssertionError:
+            if head.popen.poll() is not None:
+                said = [l for l in head.lines if "Failed" in l][:2] + [l for l in head.lines if "rror" in l][-1:]
+                raise RuntimeError(f"the head exited ({head.popen.returncode}): {' | '.join(said)[-400:]}") from None
+            if hosts.time.monotonic() > end:
+                raise
+    if line.startswith("timeout"):
+        raise RuntimeError(f"not formed: {line[:300]}")
+    return line
 
 
 def one(c, mode, n, log):
@@ -103,26 +142,32 @@ def one(c, mode, n, log):
     try:
         hs = [lan.host(k) for k in range(1, n + 2)]
         head_argv, worker_argvs, env = commands(mode, n)
-        check = hosts.poller(hs[0], CHECK, n + 1, 240, f"{HEAD}:6379")
-        ticks = hosts.cpu_ticks()
+        watch = hosts.poller(hs[0], NODES, n + 1, 240, f"{HEAD}:6379")
         t0 = hosts.time.monotonic()
         head = hs[0].spawn(head_argv, env=env)
         workers = [h.spawn(a, env=env) for h, a in zip(hs[1:], worker_argvs)]
         supervisors = [p.inner().pid for p in [head, *workers]]
-        formed = hosts.poll_result(check, 250) - t0
-        busy, cpu_s = hosts.busy_since(ticks)
-        busy *= 100
-        sup_cpu = [hosts.cpu_seconds(pid) for pid in supervisors]
-        sup_cpu = None if None in sup_cpu else sum(sup_cpu)
+        line = formed_or_failed(watch, head)
+        seen = json.loads(line.split(" ", 1)[1])
+        formed = max(seen["alive"].values()) - t0
+        joins = [t - seen["gcs"] for ip, t in seen["alive"].items() if ip != HEAD]
         c.add(f"cluster.n{n}", side, formed)
-        if n == 4:
-            c.add("cluster.n4_busy", side, busy)
-            c.add("cluster.n4_supervisor_cpu", side, sup_cpu)
-            c.add("cluster.n4_cpu_total", side, cpu_s)
-            c.add("cluster.n4_floor", side, cpu_s / (os.cpu_count() or 1))
-        msg = (f"{mode} N={n}: formed in {formed:.2f} s, CPUs {busy:.0f} % busy ({cpu_s:.1f} CPU s), "
-               f"supervisors' CPU "
-               f"{'-' if sup_cpu is None else f'{sup_cpu:.1f} s'}; markers {marks(head, workers, t0)}")
+        msg = f"{mode} N={n}: {n + 1} nodes ALIVE {formed:.2f} s after the first command"
+        if n == BIG:
+            sup_cpu = [hosts.cpu_seconds(pid) for pid in supervisors]
+            rss = [peak_rss_mb(pid) for pid in supervisors]
+            poller = {watch.inner().pid}
+            head_cpu, head_pss = host_usage(hs[0], poller)
+            cpu_s = head_cpu + sum(host_usage(h, memory=False)[0] for h in hs[1:])
+            for mid, value in (("join", statistics.median(joins)), ("join_worst", max(joins)),
+                               ("supervisor_rss", max(rss) if None not in rss else None),
+                               ("head_cpu", head_cpu), ("head_memory", head_pss), ("cpu", cpu_s),
+                               ("floor", cpu_s / (os.cpu_count() or 1)),
+                               ("supervisor_cpu", None if None in sup_cpu else sum(sup_cpu))):
+                c.add(f"cluster.n{BIG}_{mid}", side, value)
+            msg += (f"; joins median {statistics.median(joins):.2f} s, worst {max(joins):.2f} s after the GCS; "
+                    f"cluster {cpu_s:.1f} CPU s; head host {head_cpu:.1f} CPU s, {head_pss:.0f} MB PSS; "
+                    f"supervisors' peak RSS {min(rss):.1f}-{max(rss):.1f} MB")
         if n == 1:
             stop, exited, orphans = hosts.timed_stop(hs[1], workers[0])
             c.add("stop.worker", side, stop)

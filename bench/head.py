@@ -8,6 +8,9 @@
   process; `ray --help`, `ray status`; SIGTERM to every process gone.
 - plain `ray start --head` and then `ray stop` (on that isolated host only): to every process gone.
 
+Every start runs beside bench/sampler.py: the start timeline of each side (bench/timeline.py: when each
+process was spawned, when its port answered, its CPU until ready) and the floor of each rep.
+
 Also the raylet's 1 s object-store socket retry, from raylet.out ("Starting object store" to
 "ObjectManager server started"), which seedcore-boot's RAY_raylet_client_* defaults avoid (formerly
 bench/head_start.py).
@@ -18,16 +21,22 @@ from datetime import datetime
 
 from tests.nshost import NsHost
 
-from . import hosts
+from . import hosts, sampler, timeline
 
 TARGET_STOP = {"kind": "diff_max", "value": 0.2}
 
 
 def declare(c):
     c.declare("head.marker", 'head: command to "Ray runtime started."', "s", "seedcore-boot head --no-serve",
-              "ray start --head --block", {"kind": "ratio_max", "value": 0.60})
+              "ray start --head --block", {"kind": "ratio_max", "value": 0.50})
     c.declare("head.ready", "head: command to ready (every endpoint answering)", "s",
-              'seedcore-boot "head ready"', "ray start --head --block, endpoints polled", None)
+              'seedcore-boot "head ready"', "ray start --head --block, endpoints polled",
+              {"kind": "ratio_max", "value": 0.70})
+    c.declare("head.floor", "head: the floor on this machine (CPU that must be spent / cores, or the longest chain "
+              "of waits, the larger; the timeline below)", "s", "the same for both sides")
+    c.declare("head.over_floor", "head: ready minus the floor", "s", "seedcore-boot head --no-serve",
+              "ray start --head --block, endpoints polled")
+    c.timeline("head", "Start timeline: a head without Serve, to ready", timeline.CHAINS["head"])
     c.declare("head.raylet_retry", "head: the raylet slept 1 s on its object-store socket (1 = it did)", "count",
               "seedcore-boot", "plain")
     c.declare("stop.head", "stop: head without Serve, SIGTERM to all processes gone", "s",
@@ -58,8 +67,16 @@ def raylet_slept(host):
         return None
 
 
+def main_ports(settings):
+    """The port that says each kind of process answers (bench/timeline.py)."""
+    return {"gcs_server": settings.gcs_port, "dashboard": settings.dashboard_port,
+            "ray_client_server": settings.client_port, "dashboard_agent": settings.dashboard_agent_http_port,
+            "autoscaler_monitor": settings.autoscaler_metrics_port, "serve proxy": settings.serve_http_port}
+
+
 def _head(c, log, side):
-    """One `--block` head of `side` ("ours" or "baseline"): start, marker, ready, status, RSS, stop."""
+    """One `--block` head of `side` ("ours" or "baseline"): start, marker, ready, status, RSS, stop; returns
+    its timeline summary."""
     ours = side == "ours"
     cli = hosts.BOOT if ours else [hosts.RAY]
     host = NsHost(f"bench-head-{'ours' if ours else 'plain'}")
@@ -74,11 +91,14 @@ def _head(c, log, side):
         else:  # the same endpoints our "head ready" waits for, polled from inside the host
             argv, env = hosts.plain_argv("head")[0], hosts.UNBUFFERED
             ready_poll = hosts.poller(host, hosts.POLL_READY, 120)
+        watch = sampler.start(host)
         t0 = hosts.time.monotonic()
         proc = host.spawn(argv, env=env)
         rss = hosts.RssWatch(proc.inner().pid)
         marker = hosts.stamp(proc, hosts.MARKER, 120) - t0
         ready = (hosts.stamp(proc, "head ready", 120) if ours else hosts.poll_result(ready_poll, 130)) - t0
+        run = timeline.summarize(sampler.collect(host, watch), t0, t0 + ready, t0 + marker,
+                                 main_ports=main_ports(hosts.DEFAULTS), nproc=hosts.os.cpu_count())
         (status_s, status_rc), = hosts.time_cmds(host, [[*cli, "status"]])
         peak = rss.stop()
         stop, exited, orphans = hosts.timed_stop(host, proc)
@@ -90,16 +110,17 @@ def _head(c, log, side):
             f"{peak:.1f} MB, status {status_s * 1000:.0f} ms (rc {status_rc}), stop {_s(stop)} (exit "
             f"{_s(exited)}), orphans {orphans}, --help {help_s * 1000:.0f} ms"
             + (f", check-ports {ports_s * 1000:.0f} ms" if ours else ""))
+        return run
     finally:
         host.close()
 
 
 def _ours(c, log):
-    _head(c, log, "ours")
+    return _head(c, log, "ours")
 
 
 def _plain_block(c, log):
-    _head(c, log, "baseline")
+    return _head(c, log, "baseline")
 
 
 def _plain_ray_stop(c, log):
@@ -121,14 +142,32 @@ def _s(x):
     return "-" if x is None else f"{x:.2f} s"
 
 
+def add_floor(c, name, ours, plain, log):
+    """The rep's timelines of both sides, and its floor when both ran (bench/timeline.py)."""
+    for side, run in (("ours", ours), ("baseline", plain)):
+        if run:
+            c.add_run(name, side, run)
+    if ours and plain:
+        f = timeline.floor(ours, plain, timeline.CHAINS[name], ours["nproc"] or 1)
+        c.add_floor(name, f)
+        c.add(f"{name}.floor", "ours", f["floor"])
+        c.add(f"{name}.over_floor", "ours", f["ours"])
+        c.add(f"{name}.over_floor", "baseline", f["plain"])
+        log(f"floor {f['floor']:.2f} s (CPU {f['cpu']:.2f} s / {f['nproc']} cores = {f['cpu_floor']:.2f} s, chain "
+            f"{f['chain']:.2f} s): seedcore-boot {f['ours']:+.2f} s, plain {f['plain']:+.2f} s from it")
+
+
 def run(c, reps, log):
     declare(c)
     for i in range(reps):
         order = [_ours, _plain_block, _plain_ray_stop]
         if i % 2:
             order = order[::-1]  # alternate, so drift hits both alike
+        runs = {}
+        say = lambda msg: log(f"head rep {i + 1}: {msg}")  # noqa: E731
         for fn in order:
             try:
-                fn(c, lambda msg: log(f"head rep {i + 1}: {msg}"))
+                runs[fn] = fn(c, say)
             except Exception as exc:  # a failed rep is reported and skipped, the run goes on
                 log(f"head rep {i + 1}: {fn.__name__} FAILED: {exc}")
+        add_floor(c, "head", runs.get(_ours), runs.get(_plain_block), say)

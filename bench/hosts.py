@@ -25,6 +25,7 @@ _console = os.path.join(BINDIR, "seedcore-boot")
 BOOT = [_console] if os.path.exists(_console) else [sys.executable, "-m", "seedcore_boot"]
 MARKER = "Ray runtime started."
 UNBUFFERED = {"PYTHONUNBUFFERED": "1"}  # plain Ray's output through a pipe arrives when printed, as ours does
+DEFAULTS = resolve({}).settings  # the ports every case uses
 
 
 def plain_argv(role, block=True, address=None, **settings):
@@ -167,21 +168,6 @@ def timed_stop(host, proc, sig=signal.SIGTERM, limit=30.0, orphan_after=1.0, com
         if now - t0 > limit:
             return None, (exited - t0) if exited else None, len(left)
         time.sleep(0.02)
-
-
-def cpu_ticks():
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    with open("/proc/stat") as fh:
-        fields = [int(x) for x in fh.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    total = sum(fields[:8])
-    return total - idle, total
-
-
-def busy_since(start):
-    """(share of the machine's CPUs busy, CPU seconds used) since cpu_ticks() returned `start`."""
-    b1, t1 = cpu_ticks()
-    return (b1 - start[0]) / max(1, t1 - start[1]), (b1 - start[0]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid):

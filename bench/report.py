@@ -16,6 +16,8 @@ A metric in the JSON:
 
 import statistics
 
+from . import timeline as _timeline
+
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 SECTION = "## Benchmarks"
@@ -176,6 +178,8 @@ def table(doc):
             if "target_met" in m else "-"
         label = m["label"] + (f" ({m['note']})" if m.get("note") else "")
         rows.append(f"| {_esc(label)} | {_esc(ours)} | {_esc(base)} | {r} | {_esc(target)} | {met} |")
+    for tl in doc.get("timelines", []):
+        rows += [""] + _timeline.tables(tl)
     return "\n".join(head + rows)
 
 
@@ -211,6 +215,7 @@ class Collector:
 
     def __init__(self):
         self._metrics = {}
+        self._timelines = {}
 
     def declare(self, mid, label, unit, ours_label, baseline_label=None, target=None, note=None):
         m = {"id": mid, "label": label, "unit": unit, "ours_label": ours_label, "ours": []}
@@ -231,3 +236,17 @@ class Collector:
 
     def metrics(self):
         return [finish(m) for m in self._metrics.values()]
+
+    def timeline(self, name, title, chains):
+        """A start timeline (bench/timeline.py): runs of each side and the floor of each rep, added later."""
+        self._timelines[name] = {"name": name, "title": title, "chains": chains, "ours": [], "baseline": [],
+                                 "floors": []}
+
+    def add_run(self, name, side, run):
+        self._timelines[name][side].append(run)
+
+    def add_floor(self, name, floor):
+        self._timelines[name]["floors"].append(floor)
+
+    def timelines(self):
+        return list(self._timelines.values())

@@ -84,8 +84,9 @@ def _role_only(resolved, role):
 def dry_run_text(plan):
     lines = [f"# ray start argv ({plan.role})", redact(shlex.join(plan.argv), plan.secrets)]
     if raycmd.gateable(plan.argv):
-        lines.append("# (seedcore_boot.raycli is Ray's own `ray` CLI; on a head it waits for the GCS port before "
-                     "Ray's first connect, which otherwise costs a fixed 1 s)")
+        lines.append("# (seedcore_boot.raycli is Ray's own `ray` CLI without some of its waits: on a head it waits "
+                     "for the GCS port before Ray's first connect, a fixed 1 s otherwise, and starts the dashboard "
+                     "beside the raylet, not before it; see raycli.py)")
     lines.append("# environment additions")
     lines += [f"{k}={shlex.quote(v)}" + ("  # unless exported" if k in rayenv.RAY_DEFAULTS else "")
               + ("  # Ray's worker setup hook: Serve moves replicas off draining workers (serve_drain)"

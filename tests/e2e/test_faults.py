@@ -69,6 +69,27 @@ def test_head_component_killed(host, name):
     assert again.wait(30) == 0 and left(host) == []
 
 
+# On the host's PYTHONPATH: the dashboard dies as it starts (as with a broken dependency); every other Python runs.
+BROKEN_DASHBOARD = """import os, sys
+if sys.argv and sys.argv[0].endswith("dashboard/dashboard.py"):
+    print("ImportError: a dependency of the dashboard is broken (test)", file=sys.stderr, flush=True)
+    os._exit(1)
+"""
+
+
+def test_a_dashboard_that_cannot_start(host):
+    """raycli lets the dashboard start beside the raylet, so `ray start` no longer fails before the raylet when
+    it dies: `ray start --block` reports it after its marker, and we exit 1 naming it, nothing left."""
+    host.write("/tmp/broken/sitecustomize.py", BROKEN_DASHBOARD)
+    proc = host.boot("head", "--no-serve", env={"PYTHONPATH": "/tmp/broken"})
+    assert proc.wait(120) == 1, proc.output_tail()
+    error = proc.output.split("seedcore-boot: error:")[-1]
+    assert "dashboard" in error and "exit code" in error, error
+    assert "a dependency of the dashboard is broken" in proc.output  # its log's tail: the cause, on screen
+    assert "head ready" not in proc.output
+    assert left(host) == []
+
+
 @pytest.mark.parametrize("name", WORKER_COMPONENTS)
 def test_worker_component_killed(lan, name):
     h1, h2 = lan(1), lan(2)

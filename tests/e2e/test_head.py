@@ -29,6 +29,26 @@ def assert_stopped_clean(host, proc, timeout=30):
     return rc
 
 
+# Inside a host: the dashboard's URL as Ray recorded it in the GCS: under "dashboard" (written by the dashboard
+# itself; what `ray job` and JobSubmissionClient read) and "webui:url" (written by `ray start`, from what
+# raycli told it; what a worker's `ray start` and a driver's ray.init() read).
+RECORDED_URLS = """
+import sys, time
+from ray._raylet import GcsClient
+c = GcsClient(address=sys.argv[1])
+end = time.monotonic() + 10
+while c.internal_kv_get(b"dashboard", b"dashboard") is None and time.monotonic() < end:
+    time.sleep(0.1)  # written just after its HTTP server answers
+print(c.internal_kv_get(b"dashboard", b"dashboard").decode(), c.internal_kv_get(b"webui:url", b"dashboard").decode())
+"""
+
+
+def recorded_urls(host, gcs="127.0.0.1:6379"):
+    out = host.python(RECORDED_URLS, gcs)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
 def test_clean_head_becomes_ready_with_working_metrics(host):
     proc = start_ready(host)
     status, body = host.http("http://127.0.0.1:8265/api/version")
@@ -61,10 +81,26 @@ def test_clean_head_becomes_ready_with_working_metrics(host):
     out = host.python("import platform; from seedcore_boot.gcsprobe import cluster_versions; "
                       "print(cluster_versions('127.0.0.1', 6379) == ('2.20.0', platform.python_version()))")
     assert out.stdout.strip() == "True", out.stdout + out.stderr
+    assert recorded_urls(host) == ["127.0.0.1:8265", "127.0.0.1:8265"]
 
     proc.signal(signal.SIGTERM)
     assert assert_stopped_clean(host, proc) == 0
     assert "head stopped" in proc.output
+
+
+def test_the_dashboard_url_recorded_on_all_interfaces_is_the_nodes(lan):
+    """Ray records the dashboard's URL before the dashboard answers (raycli): on all interfaces it is the
+    node's address, as the dashboard itself writes it; a driver reads it back."""
+    h1 = lan(1)
+    head = h1.boot("head", "--no-serve", "--node-ip-address", "10.200.0.1", "--dashboard-host", "0.0.0.0",
+                   "--num-cpus", "1")
+    head.wait_line(READY, timeout=180)
+    assert recorded_urls(h1) == ["10.200.0.1:8265", "10.200.0.1:8265"]
+    code = "import ray; print(ray.init(address='10.200.0.1:6379', logging_level='ERROR').dashboard_url)"
+    out = h1.python(code, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "10.200.0.1:8265", out.stdout + out.stderr
+    head.signal(signal.SIGTERM)
+    assert head.wait(30) == 0
 
 
 def test_seed_variables_with_44227_taken(host):

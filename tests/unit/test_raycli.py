@@ -109,3 +109,103 @@ def test_rays_sigterm_handler_runs_once():
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# --- the dashboard starts beside the raylet ------------------------------------------------------------
+
+@pytest.mark.parametrize("host,node_ip,url", [
+    ("127.0.0.1", "10.0.0.5", "127.0.0.1:8265"),  # what dashboard/head.py writes for a loopback dashboard
+    ("localhost", "10.0.0.5", "127.0.0.1:8265"),
+    ("0.0.0.0", "10.0.0.5", "10.0.0.5:8265"),  # all interfaces: the node's address, for the workers
+    ("::", "10.0.0.5", "10.0.0.5:8265"),
+    ("10.0.0.5", "10.0.0.5", "10.0.0.5:8265"),
+    ("0.0.0.0", "127.0.0.1", "127.0.0.1:8265"),
+])
+def test_the_dashboard_url_is_what_the_dashboard_will_write(host, node_ip, url):
+    assert raycli.dashboard_url(host, 8265, node_ip) == url
+
+
+def test_no_url_when_the_port_is_not_pinned_or_the_node_unknown():
+    assert raycli.dashboard_url("127.0.0.1", None, "10.0.0.5") is None  # the dashboard may pick its port
+    assert raycli.dashboard_url("127.0.0.1", 0, "10.0.0.5") is None
+    assert raycli.dashboard_url("127.0.0.1", 8265, None) is None
+
+
+def _start_api_server(include_dashboard, raise_on_failure, host, gcs_address, node_ip_address, temp_dir,
+                      logdir, session_dir, port=None, kv=None):
+    """Stand-in with Ray 2.20's parameters: polls the KV as services.start_api_server does."""
+    for _ in range(3):
+        url = kv._internal_kv_get("dashboard", namespace=b"dashboard")
+        if url is not None:
+            return url.decode(), "process"
+    return None, "process"
+
+
+class _KV:
+    def __init__(self):
+        self.asked = []
+
+    def _internal_kv_get(self, key, namespace=None):
+        self.asked.append((key, namespace))
+        return b"other" if key != "dashboard" else None
+
+
+def test_the_poll_gets_the_known_url_at_once_and_the_kv_is_restored():
+    kv = _KV()
+    original = kv._internal_kv_get
+    wrapped = raycli.skip_dashboard_wait(_start_api_server, kv, "dashboard", b"dashboard")
+    args = (True, True, "0.0.0.0", "10.0.0.5:6379", "10.0.0.5", "/tmp/ray", "/tmp/ray/logs", "/tmp/ray/s")
+    assert wrapped(*args, port=8265, kv=kv) == ("10.0.0.5:8265", "process")
+    assert kv.asked == [] and kv._internal_kv_get == original  # Ray's poll never reached the GCS
+    # the port not pinned: Ray's own poll, unchanged (it waits for the dashboard's registration)
+    assert wrapped(*args, kv=kv) == (None, "process") and len(kv.asked) == 3
+
+
+def test_other_keys_go_to_the_gcs_during_the_call():
+    kv = _KV()
+
+    def start(include_dashboard, raise_on_failure, host, gcs_address, node_ip_address, port=None):
+        return kv._internal_kv_get("webui:url", namespace=b"dashboard"), \
+            kv._internal_kv_get("dashboard", namespace=b"session")
+
+    wrapped = raycli.skip_dashboard_wait(start, kv, "dashboard", b"dashboard")
+    assert wrapped(True, True, "127.0.0.1", "x:1", "10.0.0.5", port=8265) == (b"other", None)
+    assert kv.asked == [("webui:url", b"dashboard"), ("dashboard", b"session")]
+
+
+def test_the_wait_is_skipped_only_on_the_ray_it_was_read_on():
+    services = pytest.importorskip("ray._private.services")
+    original = getattr(services.start_api_server, "__wrapped__", services.start_api_server)
+    assert raycli.can_skip_dashboard_wait(original, "2.20.0")
+    assert not raycli.can_skip_dashboard_wait(original, "2.21.0")
+    assert not raycli.can_skip_dashboard_wait(lambda host, port: None, "2.20.0")  # other parameters
+    # Ray's parameters but no KV poll inside: not the code read
+    assert not raycli.can_skip_dashboard_wait(_start_api_server, "2.20.0")
+
+
+def test_the_dashboard_patch_applies_to_the_installed_ray_once():
+    services = pytest.importorskip("ray._private.services")
+    assert raycli.patch_dashboard_start() and raycli.patch_dashboard_start()
+    wrapped = services.start_api_server
+    assert wrapped._seedcore_dashboard and not getattr(wrapped.__wrapped__, "_seedcore_dashboard", False)
+
+
+# --- `ray start` without Ray's other command groups ------------------------------------------------------
+
+def test_other_command_groups_are_left_out_only_of_start_on_the_ray_read():
+    modules = {"ray.util.state.state_cli": "loaded"}
+    assert raycli.skip_cli_groups(["ray", "start", "--head"], "2.20.0", modules) == \
+        ["ray.serve.scripts", "ray.dashboard.modules.job.cli"]
+    assert modules == {"ray.util.state.state_cli": "loaded", "ray.serve.scripts": None,
+                       "ray.dashboard.modules.job.cli": None}
+    assert raycli.skip_cli_groups(["ray", "status"], "2.20.0", {}) == []
+    assert raycli.skip_cli_groups(["ray", "start"], "2.21.0", {}) == []
+
+
+def test_ray_start_runs_without_them():
+    pytest.importorskip("ray")
+    code = ("import sys; from seedcore_boot import raycli; sys.argv = ['raycli', 'start', '--help']\n"
+            "try:\n    raycli.main()\nexcept SystemExit as e:\n    print('rc', e.code)\n"
+            "print('serve', 'ray.serve' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "--head" in out.stdout and "rc 0" in out.stdout and "serve False" in out.stdout, out.stdout + out.stderr
