@@ -1,7 +1,7 @@
 """Every benchmark against its plain-Ray baseline, in one run.
 
     python -m bench [--reps N] [--only CASE[,CASE]] [--out FILE.json]    (root; from the checkout)
-    python -m bench --readme FILE.json                                   (regenerate README's table)
+    python -m bench --readme FILE.json                                   (regenerate the table of docs/benchmarks.md)
 
 Cases: head (no Serve: marker, ready, stop, supervisor RSS, CLI latency, the start timeline), serve (first 200,
 stop with Serve, preflight of the full plan, the start timeline), cluster (head + 1 and 8 workers on a LAN of
@@ -34,7 +34,7 @@ from bench import report, timeline  # noqa: E402
 CASES = {"head": "bench.head", "serve": "bench.serve200", "cluster": "bench.cluster", "join": "bench.join",
          "restart": "bench.restart", "drain": "bench.drain", "tls": "bench.tls"}
 DEFAULT = ["head", "serve", "cluster", "join"]
-README = os.path.join(ROOT, "README.md")
+PAGE = os.path.join(ROOT, "docs", "benchmarks.md")  # its "## Performance" section holds the table
 
 
 def machine():
@@ -111,7 +111,7 @@ def run(args, argv):
     with open(out, "w") as fh:
         json.dump(doc, fh, indent=1)
         fh.write("\n")
-    print(f"\nwrote {out} ({doc['duration_s'] / 60:.1f} min); README table: python -m bench --readme {out}")
+    print(f"\nwrote {out} ({doc['duration_s'] / 60:.1f} min); the table of docs/benchmarks.md: python -m bench --readme {out}")
 
 
 def readme(path, target):
@@ -119,7 +119,7 @@ def readme(path, target):
         doc = json.load(fh)
     with open(target) as fh:
         text = fh.read()
-    new = report.update_readme(text, doc)
+    new = report.update_page(text, doc)
     with open(target, "w") as fh:
         fh.write(new)
     print(f"{target}: table regenerated from {path}")
@@ -132,8 +132,8 @@ def main(argv=None):
     p.add_argument("--only", action="append", metavar="CASE", help=f"run only these cases ({', '.join(CASES)}); "
                    "repeat or comma-separate")
     p.add_argument("--out", metavar="FILE.json", help="where to write the results")
-    p.add_argument("--readme", metavar="FILE.json", help="regenerate README.md's table from this file and exit")
-    p.add_argument("--readme-file", default=README, help=argparse.SUPPRESS)
+    p.add_argument("--readme", metavar="FILE.json", help="regenerate the table of docs/benchmarks.md from this file and exit")
+    p.add_argument("--readme-file", default=PAGE, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.readme:
         readme(args.readme, args.readme_file)

@@ -1,4 +1,4 @@
-"""The pure part of the benchmarks: statistics, targets, the JSON document and the README's table.
+"""The pure part of the benchmarks: statistics, targets, the JSON document and the table of docs/benchmarks.md.
 
 Nothing here starts a process or reads the clock, so tests/unit/test_bench_report.py can pin it.
 
@@ -20,7 +20,7 @@ from . import timeline as _timeline
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
-SECTION = "## Benchmarks"
+SECTION = "## Performance"  # of docs/benchmarks.md
 
 
 def summary(samples):
@@ -144,7 +144,7 @@ def _minutes(seconds):
 
 
 def table(doc):
-    """The Markdown block that goes between the README's markers."""
+    """The Markdown block that goes between the page's markers."""
     mach = doc.get("machine", {})
     mem = mach.get("memory_gib")
     machine = ", ".join(x for x in (
@@ -183,15 +183,15 @@ def table(doc):
     return "\n".join(head + rows)
 
 
-def update_readme(text, doc):
-    """README text with the block between the markers replaced by table(doc).
+def update_page(text, doc):
+    """The page's text with the block between the markers replaced by table(doc).
 
-    The markers must sit inside the "## Benchmarks" section; when they are missing they are added at the
+    The markers must sit inside the "## Performance" section; when they are missing they are added at the
     end of that section. Nothing outside the markers changes.
     """
     start = text.find("\n" + SECTION + "\n")
     if start < 0:
-        raise ValueError(f"README has no {SECTION!r} section")
+        raise ValueError(f"the page has no {SECTION!r} section")
     start += 1
     nxt = text.find("\n## ", start + len(SECTION))
     end_sec = len(text) if nxt < 0 else nxt + 1
@@ -200,10 +200,10 @@ def update_readme(text, doc):
     if BEGIN in section and END in section:
         b, e = section.index(BEGIN), section.index(END) + len(END)
         if e < b:
-            raise ValueError("README: bench:end comes before bench:begin")
+            raise ValueError("the page: bench:end comes before bench:begin")
         section = section[:b] + block + section[e:]
     elif BEGIN in section or END in section or BEGIN in text or END in text:
-        raise ValueError("README: the bench markers must both be inside the Benchmarks section")
+        raise ValueError("the page: the bench markers must both be inside the Performance section")
     else:
         body = section.rstrip("\n")
         section = f"{body}\n\n{block}\n" + ("\n" if nxt >= 0 else "")

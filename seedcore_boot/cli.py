@@ -16,12 +16,13 @@ _SKIP = {"ray_args", "serve_config"}  # ray_args come after `--`; serve_config h
 
 
 def _env_epilog():
-    lines = ["\b", "Environment (flags win over environment, environment over the --config file):",
+    lines = ["\b", "Environment (flags win over environment, environment over KubeRay's generated command and "
+                   "the --config file):",
              f"  {settings_mod.CONFIG_ENV}  settings file"]
     for name in settings_mod.FIELDS:
         lines.append(f"  {' / '.join(settings_mod.env_names(name))}  ->  {name}")
     lines.append("RAY_DISABLE_METRICS_SERVER, RAY_METRICS_EXPORT_PORT and RAY_DASHBOARD_METRICS_PORT are not "
-                 "read by Ray itself; seedcore-boot translates them (see README).")
+                 "read by Ray itself; seedcore-boot translates them (docs/running.md, 'Metrics variables').")
     return "\n".join(lines)
 
 

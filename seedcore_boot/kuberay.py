@@ -24,26 +24,16 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from .errors import EXIT_USAGE, BootError, usage_error
+from .raycmd import SETTING_OF_OPTION
 
 ENV = "KUBERAY_GEN_RAY_START_CMD"
 EXTRA_TAGS = "RAY_USAGE_STATS_EXTRA_TAGS"  # head: kuberay_version=v1.1.1;kuberay_crd=RayCluster|RayService|RayJob
 ANNOTATION = 'ray.io/overwrite-container-cmd: "true"'
 SOURCE = "kuberay"
 
-# rayStartParams key -> our setting. `port` is the head's GCS port (KubeRay also reads it for RAY_PORT, the
-# workers' --address and wait-gcs-ready); gcs-server-port is Ray's older name for it.
-TO_SETTING = {
-    "port": "gcs_port", "gcs-server-port": "gcs_port",
-    "dashboard-host": "dashboard_host", "dashboard-port": "dashboard_port",
-    "dashboard-grpc-port": "dashboard_grpc_port", "ray-client-server-port": "client_port",
-    "dashboard-agent-listen-port": "dashboard_agent_http_port", "dashboard-agent-grpc-port": "dashboard_agent_grpc_port",
-    "metrics-export-port": "metrics_export_port", "node-manager-port": "node_manager_port",
-    "object-manager-port": "object_manager_port", "runtime-env-agent-port": "runtime_env_agent_port",
-    "min-worker-port": "min_worker_port", "max-worker-port": "max_worker_port",
-    "num-cpus": "num_cpus", "num-gpus": "num_gpus", "memory": "memory", "object-store-memory": "object_store_memory",
-    "resources": "resources", "node-ip-address": "node_ip_address", "address": "head_address",
-    "redis-password": "redis_password", "temp-dir": "temp_dir",
-}
+# rayStartParams key -> our setting: the names of `ray start`'s options. `port` is the head's GCS port (KubeRay
+# also reads it for RAY_PORT, the workers' --address and wait-gcs-ready); gcs-server-port is Ray's older name.
+TO_SETTING = SETTING_OF_OPTION
 # Switches that turn a setting of ours off: with in-tree autoscaling the autoscaler runs in its own sidecar.
 INVERTED = {"no-monitor": "monitor"}
 # What seedcore-boot does anyway: --block always, --include-dashboard=true always (the head's health checks

@@ -176,10 +176,11 @@ def run(plan, log, base_env, wait_first: Callable = None):
         _test_hold("health", sup, log, base_env)
         t = time.monotonic()
         if deployer:
-            # Deploy now, not as soon as the dashboard answers: its first Serve request connects to Ray as
-            # a driver, and before the raylet has registered (just before the marker) that connect retries
-            # with 1 s sleeps (measured: the deploy came up ~0.9 s later). The rest of the node comes up
-            # meanwhile.
+            # Deploy as soon as the dashboard answers after the marker, not before it: the dashboard's first
+            # Serve request connects to Ray as a driver, and before the raylet has registered (just before
+            # the marker) that connect retries with 1 s sleeps (measured: the deploy came up ~0.9 s later).
+            # The dashboard now starts beside the raylet (raycli), so it usually answers after the marker
+            # anyway. The rest of the node comes up meanwhile.
             dashboard = [p for p in probes if p.name == "dashboard"]
             health.wait_all(dashboard, deadline, sup.sleep, what=f"the {role}")
             t_serve = _start_serve(deployer, plan, log)

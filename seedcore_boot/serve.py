@@ -132,7 +132,7 @@ def in_container(env=os.environ):
 
 
 def http_binding(config, settings, sources, env=os.environ):
-    """(host, port, notes): settings given explicitly > the config's http_options > defaults.
+    """(host, port): settings given explicitly > the config's http_options > defaults.
 
     Host defaults to 0.0.0.0 in a container (else nothing outside could reach the apps) and 127.0.0.1
     otherwise. A value set in both places, differently, is refused: one of them would be silently dropped.

@@ -1,4 +1,4 @@
-"""Settings: one frozen dataclass, resolved from defaults < YAML file < environment < flags.
+"""Settings: one frozen dataclass, resolved from defaults < YAML file < KubeRay's command < environment < flags.
 
 Every field carries its help text and the environment names that set it, so `--help`, `config show`,
 the YAML validator and the environment reader all read the same table.
@@ -6,11 +6,7 @@ the YAML validator and the environment reader all read the same table.
 
 import dataclasses
 import difflib
-import ipaddress
-import json
 import os
-import re
-import shlex
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
@@ -18,139 +14,184 @@ import yaml
 
 from . import kuberay
 from .errors import usage_error
+from .values import MIN_OBJECT_STORE, parse_bytes  # noqa: F401  (imported from here by objectstore and tests)
+from .values import parse as parse_value
 
 ENV_PREFIX = "SEEDCORE_BOOT_"
 CONFIG_ENV = "SEEDCORE_BOOT_CONFIG"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
-def _f(default, kind, help, env=(), roles=("head", "worker")):
-    return field(default=default, metadata={"kind": kind, "help": help, "env": tuple(env), "roles": roles})
+OURS = "ours (not passed to Ray)"
+
+
+def _f(default, kind, help, env=(), roles=("head", "worker"), ray=None):
+    """A field with its metadata. ray: what the setting becomes in Ray, for docs/configuration.md; each
+    `ray start --flag` and variable it names in backticks is checked against raycmd and rayenv by
+    tests/unit/test_settings_ray.py; OURS when seedcore-boot alone reads it."""
+    return field(default=default, metadata={"kind": kind, "help": help, "env": tuple(env), "roles": roles,
+                                            "ray": ray})
 
 
 @dataclass(frozen=True)
 class Settings:
     # Ports Ray binds. Every one is pinned: a random port is how two nodes on one host collide.
-    gcs_port: int = _f(6379, "port", "GCS server port (ray start --port)", roles=("head",))
+    gcs_port: int = _f(6379, "port", "GCS server port (ray start --port)", roles=("head",), ray="`ray start --port`")
     dashboard_host: str = _f("127.0.0.1", "host", "interface the dashboard binds; Ray has no auth, so "
                              "0.0.0.0 exposes remote code execution to anyone who can reach it",
-                             roles=("head",))
-    dashboard_port: int = _f(8265, "port", "dashboard HTTP port (also the Serve REST API)", roles=("head",))
-    dashboard_grpc_port: int = _f(6384, "port", "dashboard head gRPC port", roles=("head",))
-    client_port: int = _f(10001, "port", "Ray client server port (ray://)", roles=("head",))
+                             roles=("head",), ray="`ray start --dashboard-host`")
+    dashboard_port: int = _f(8265, "port", "dashboard HTTP port (also the Serve REST API)", roles=("head",),
+                             ray="`ray start --dashboard-port`")
+    dashboard_grpc_port: int = _f(6384, "port", "dashboard head gRPC port", roles=("head",),
+                                  ray="`ray start --dashboard-grpc-port`")
+    client_port: int = _f(10001, "port", "Ray client server port (ray://)", roles=("head",),
+                          ray="`ray start --ray-client-server-port`")
     metrics_export_port: int = _f(8080, "port", "Prometheus metrics exported by the node's agent",
-                                  env=("RAY_METRICS_EXPORT_PORT",))
+                                  env=("RAY_METRICS_EXPORT_PORT",), ray="`ray start --metrics-export-port`")
     dashboard_metrics_port: int = _f(44227, "port", "the dashboard's own Prometheus server "
                                      "(Ray reads it from DASHBOARD_METRIC_PORT)",
                                      env=("RAY_DASHBOARD_METRICS_PORT", "DASHBOARD_METRIC_PORT"),
-                                     roles=("head",))
+                                     roles=("head",), ray="env `DASHBOARD_METRIC_PORT`")
     autoscaler_metrics_port: int = _f(44217, "port", "the autoscaler's Prometheus server "
                                       "(Ray reads it from AUTOSCALER_METRIC_PORT)",
-                                      env=("AUTOSCALER_METRIC_PORT",), roles=("head",))
+                                      env=("AUTOSCALER_METRIC_PORT",), roles=("head",),
+                                      ray="env `AUTOSCALER_METRIC_PORT`")
     disable_metrics_server: bool = _f(False, "bool", "Ray 2.20 cannot turn the dashboard and autoscaler "
                                       "metrics servers off; when set they are moved to free ports "
                                       "instead and not advertised",
-                                      env=("RAY_DISABLE_METRICS_SERVER",), roles=("head",))
-    dashboard_agent_http_port: int = _f(52365, "port", "dashboard agent HTTP port")
-    dashboard_agent_grpc_port: int = _f(6383, "port", "dashboard agent gRPC port")
-    node_manager_port: int = _f(6380, "port", "raylet node manager port")
-    object_manager_port: int = _f(6381, "port", "object manager port")
-    runtime_env_agent_port: int = _f(6382, "port", "runtime env agent port")
-    min_worker_port: int = _f(10002, "port", "lowest port of the worker range")
-    max_worker_port: int = _f(19999, "port", "highest port of the worker range")
+                                      env=("RAY_DISABLE_METRICS_SERVER",), roles=("head",),
+                                      ray="Ray has no switch: env `DASHBOARD_METRIC_PORT` and "
+                                          "`AUTOSCALER_METRIC_PORT` name free ports")
+    dashboard_agent_http_port: int = _f(52365, "port", "dashboard agent HTTP port",
+                                        ray="`ray start --dashboard-agent-listen-port`")
+    dashboard_agent_grpc_port: int = _f(6383, "port", "dashboard agent gRPC port",
+                                        ray="`ray start --dashboard-agent-grpc-port`")
+    node_manager_port: int = _f(6380, "port", "raylet node manager port", ray="`ray start --node-manager-port`")
+    object_manager_port: int = _f(6381, "port", "object manager port", ray="`ray start --object-manager-port`")
+    runtime_env_agent_port: int = _f(6382, "port", "runtime env agent port",
+                                     ray="`ray start --runtime-env-agent-port`")
+    min_worker_port: int = _f(10002, "port", "lowest port of the worker range", ray="`ray start --min-worker-port`")
+    max_worker_port: int = _f(19999, "port", "highest port of the worker range", ray="`ray start --max-worker-port`")
 
     # The node.
     node_ip_address: Optional[str] = _f(None, "ip", "address other nodes reach this one at "
-                                        "(default: Ray's detection)")
-    num_cpus: Optional[int] = _f(None, "count", "CPUs to advertise (default: Ray's detection)")
-    num_gpus: Optional[int] = _f(None, "count", "GPUs to advertise (default: Ray's detection)")
+                                        "(default: Ray's detection)",
+                                        ray="`ray start --node-ip-address` (unset: not passed)")
+    num_cpus: Optional[int] = _f(None, "count", "CPUs to advertise (default: Ray's detection, corrected to what the "
+                                 "cgroup allows where Ray 2.20 counts otherwise)",
+                                 ray="`ray start --num-cpus` (unset: what the cgroup allows, passed where Ray "
+                                     "would count otherwise)")
+    num_gpus: Optional[int] = _f(None, "count", "GPUs to advertise (default: Ray's detection)",
+                                 ray="`ray start --num-gpus` (unset: not passed)")
     memory: Optional[int] = _f(None, "bytes", "memory to advertise to Ray's scheduler, bytes or with a unit "
                                "(ray start --memory; default: Ray's, the available memory minus the object "
-                               "store)")
+                               "store)", ray="`ray start --memory` (unset: not passed)")
     resources: Optional[str] = _f(None, "resources", "custom resources to advertise, a JSON mapping such as "
-                                  '{"accel": 1} (ray start --resources)')
+                                  '{"accel": 1} (ray start --resources)',
+                                  ray="`ray start --resources` (unset: not passed)")
     object_store_memory: Optional[int] = _f(None, "bytes", "object store size: bytes, or with a unit as in "
                                             "Docker's shm_size (2gb = 2 GiB); must fit /dev/shm (default: Ray's "
-                                            "30% of available memory, made smaller when /dev/shm cannot hold it)")
+                                            "30% of available memory, made smaller when /dev/shm cannot hold it)",
+                                            ray="`ray start --object-store-memory` (unset: a size that fits "
+                                                "/dev/shm, passed where Ray's would not fit)")
     temp_dir: str = _f("/tmp/ray", "abspath", "Ray's temp dir; our pid and ready files live in "
-                       "<temp_dir>/seedcore-boot/")
+                       "<temp_dir>/seedcore-boot/", ray="`ray start --temp-dir`")
     keep_sessions: int = _f(5, "count", "old session_* dirs kept in the temp dir (the live ones are never "
-                            "removed); older ones are removed before Ray starts")
-    ray_args: Tuple[str, ...] = _f((), "args", "extra `ray start` arguments (shell-quoted string in env/YAML)")
+                            "removed); older ones are removed before Ray starts", ray=OURS)
+    ray_args: Tuple[str, ...] = _f((), "args", "extra `ray start` arguments (shell-quoted string in env/YAML)",
+                                   ray="appended to the `ray start` arguments, after ours")
 
     monitor: bool = _f(True, "bool", "run Ray's autoscaler monitor on the head; false (ray start --no-monitor) "
-                       "where another process runs it, as KubeRay's autoscaler sidecar does", roles=("head",))
+                       "where another process runs it, as KubeRay's autoscaler sidecar does", roles=("head",),
+                       ray="`ray start --no-monitor` when false")
 
     # Supervision.
-    ready_timeout: float = _f(90.0, "seconds", "give up when the node is not healthy this long after start")
+    ready_timeout: float = _f(90.0, "seconds", "give up when the node is not healthy this long after start", ray=OURS)
     grace_period: float = _f(8.0, "seconds", "on stop, SIGKILL what is still running after this long "
-                             "(keep it under Docker's 10 s)")
+                             "(keep it under Docker's 10 s)", ray=OURS)
     ready_file: Optional[str] = _f(None, "abspath", "written when the node is ready, removed on exit "
-                                   "(default: <temp_dir>/seedcore-boot/<role>.ready)")
-    log_format: str = _f("text", "choice:text,json", "text, or json for log shippers")
+                                   "(default: <temp_dir>/seedcore-boot/<role>.ready)", ray=OURS)
+    log_format: str = _f("text", "choice:text,json", "text, or json for log shippers",
+                         ray="ours (Ray's own output is passed on as it is)")
 
     # Worker.
     head_address: Optional[str] = _f(None, "str", "HOST:PORT of the head's GCS (worker)",
-                                     env=("SEEDCORE_HEAD_ADDRESS", "RAY_ADDRESS"), roles=("worker",))
+                                     env=("SEEDCORE_HEAD_ADDRESS", "RAY_ADDRESS"), roles=("worker",),
+                                     ray="`ray start --address`")
     wait_timeout: float = _f(300.0, "seconds", "how long a worker waits for its head; 0 waits forever",
-                             roles=("worker",))
+                             roles=("worker",), ray=OURS)
     head_lost_timeout: int = _f(10, "count", "seconds a worker's raylet tries to reach a lost head before "
                                 "exiting (Ray's RAY_gcs_rpc_server_reconnect_timeout_s; Ray's default is 60)",
-                                env=("RAY_gcs_rpc_server_reconnect_timeout_s",), roles=("worker",))
+                                env=("RAY_gcs_rpc_server_reconnect_timeout_s",), roles=("worker",),
+                                ray="env `RAY_gcs_rpc_server_reconnect_timeout_s`")
     drain_timeout: float = _f(45.0, "seconds", "on SIGTERM, the longest a worker waits for Serve to move its "
                               "replicas (and proxy) to other nodes before Ray stops; 0 stops at once. Give the "
                               "orchestrator drain_timeout + grace_period + 5 s (stop_grace_period, "
-                              "terminationGracePeriodSeconds)", roles=("worker",))
+                              "terminationGracePeriodSeconds)", roles=("worker",), ray=OURS)
 
     # GCS fault tolerance (head): see redisft.py.
     redis_address: Optional[str] = _f(None, "str", "external Redis for GCS fault tolerance: HOST:PORT, redis:// "
                                       "or rediss:// (TLS); unset, a head restart loses the cluster",
-                                      env=("RAY_REDIS_ADDRESS",), roles=("head",))
+                                      env=("RAY_REDIS_ADDRESS",), roles=("head",),
+                                      ray="env `RAY_REDIS_ADDRESS`, with `RAY_external_storage_namespace`")
     redis_password: Optional[str] = _f(None, "secret", "Redis password (never shown; Ray 2.20 puts it on "
-                                       "gcs_server's command line)", env=("REDIS_PASSWORD",), roles=("head",))
+                                       "gcs_server's command line)", env=("REDIS_PASSWORD",), roles=("head",),
+                                       ray="`ray start --redis-password`, with redis_address only")
     redis_password_file: Optional[str] = _f(None, "abspath", "file holding the Redis password (a Docker or "
-                                            "Kubernetes secret)", roles=("head",))
+                                            "Kubernetes secret)", roles=("head",),
+                                            ray="`ray start --redis-password` (the file's content), with "
+                                                "redis_address only")
     storage_namespace: Optional[str] = _f(None, "str", "the cluster's name in Redis, the same across restarts "
                                           "of its head (default: seedcore-<hostname>-<gcs_port>)",
-                                          env=("RAY_external_storage_namespace",), roles=("head",))
+                                          env=("RAY_external_storage_namespace",), roles=("head",),
+                                          ray="env `RAY_external_storage_namespace`, with redis_address only")
     redis_fresh: bool = _f(False, "bool", "delete this namespace's cluster state from Redis before the start "
-                           "(a new cluster; other namespaces untouched)", roles=("head",))
+                           "(a new cluster; other namespaces untouched)", roles=("head",), ray=OURS)
 
     # Mutual TLS across the cluster from one CA: see tls.py and docs/security.md. Ray's own variables set them too.
     tls: bool = _f(False, "bool", "mutual TLS on every gRPC port of the cluster (Ray's RAY_USE_TLS): every node, "
                    "and every driver or ray:// client, needs a certificate from the cluster's CA",
-                   env=("RAY_USE_TLS",))
+                   env=("RAY_USE_TLS",),
+                   ray="env `RAY_USE_TLS`=1 and `RAY_TLS_SERVER_CERT`, `RAY_TLS_SERVER_KEY`, `RAY_TLS_CA_CERT`")
     tls_ca_cert: Optional[str] = _f(None, "abspath", "the cluster CA's certificate (ca.crt of `seedcore-boot tls "
-                                    "init`); needed on every node", env=("RAY_TLS_CA_CERT",))
+                                    "init`); needed on every node", env=("RAY_TLS_CA_CERT",),
+                                    ray="env `RAY_TLS_CA_CERT`, with tls only")
     tls_ca_key: Optional[str] = _f(None, "abspath", "the CA's private key (a Docker or Kubernetes secret): the node "
-                                   "signs its own certificate with it at every start; never shown or passed on")
+                                   "signs its own certificate with it at every start; never shown or passed on",
+                                   ray="ours (never passed to Ray)")
     tls_cert: Optional[str] = _f(None, "abspath", "this node's certificate instead of an issued one; it must name "
-                                 "127.0.0.1, localhost and the node's address", env=("RAY_TLS_SERVER_CERT",))
-    tls_key: Optional[str] = _f(None, "abspath", "the private key of tls_cert", env=("RAY_TLS_SERVER_KEY",))
+                                 "127.0.0.1, localhost and the node's address", env=("RAY_TLS_SERVER_CERT",),
+                                 ray="env `RAY_TLS_SERVER_CERT`, with tls only (unset: the issued certificate)")
+    tls_key: Optional[str] = _f(None, "abspath", "the private key of tls_cert", env=("RAY_TLS_SERVER_KEY",),
+                                ray="env `RAY_TLS_SERVER_KEY`, with tls only (unset: the issued key)")
     tls_dns_names: Optional[str] = _f(None, "str", "more names for the issued certificate, comma-separated: every "
                                       "name workers and clients dial this node by (the head's Service or DNS "
-                                      "name); the host name and addresses are always in")
+                                      "name); the host name and addresses are always in",
+                                      ray="ours (names in the issued certificate)")
     tls_expiry_margin_days: int = _f(7, "count", "refuse a certificate (the CA's or the node's) that expires "
-                                     "within this many days")
+                                     "within this many days", ray=OURS)
 
     # Serve (head).
-    serve: bool = _f(True, "bool", "deploy the Serve application when the head is up", roles=("head",))
+    serve: bool = _f(True, "bool", "deploy the Serve application when the head is up", roles=("head",),
+                     ray="ours (the head deploys it through the dashboard's REST API)")
     serve_config: Optional[object] = _f(None, "serve_config", "Serve config file in Ray's own schema, "
                                         "or the config itself inline in the YAML settings",
-                                        roles=("head",))
+                                        roles=("head",), ray="ours (deployed through the dashboard's REST API)")
     serve_app: Optional[str] = _f(None, "str", "module:attr of a single Serve app (shorthand)",
-                                  roles=("head",))
-    serve_optional: bool = _f(False, "bool", "keep the head running when Serve fails", roles=("head",))
+                                  roles=("head",), ray="ours (deployed through the dashboard's REST API)")
+    serve_optional: bool = _f(False, "bool", "keep the head running when Serve fails", roles=("head",), ray=OURS)
     serve_drain: bool = _f(True, "bool", "Serve moves replicas off draining nodes (a stopping worker): patches "
                            "Ray 2.20's Serve controller, in the head's own Ray workers only, to read them from "
-                           "the GCS (servedrain.py); false keeps Ray's behaviour", roles=("head",))
+                           "the GCS (servedrain.py); false keeps Ray's behaviour", roles=("head",),
+                           ray="env `__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR` (Ray's worker setup hook), when "
+                               "Ray runs from seedcore-boot's own Python")
     serve_http_host: Optional[str] = _f(None, "host", "Serve proxy interface (default: 0.0.0.0 in a "
-                                        "container, 127.0.0.1 otherwise)", roles=("head",))
-    serve_http_port: int = _f(8000, "port", "Serve proxy HTTP port", roles=("head",))
+                                        "container, 127.0.0.1 otherwise)", roles=("head",),
+                                        ray="Serve config `http_options.host`")
+    serve_http_port: int = _f(8000, "port", "Serve proxy HTTP port", roles=("head",),
+                              ray="Serve config `http_options.port`")
     serve_health_route: Optional[str] = _f(None, "str", "path under each app's route_prefix that must answer "
                                            "200 (default: /health for the sample app, the proxy's /-/healthz "
-                                           "for others)", roles=("head",))
+                                           "for others)", roles=("head",), ray=OURS)
 
     def state_dir(self):
         return os.path.join(self.temp_dir, "seedcore-boot")
@@ -174,116 +215,8 @@ def how_to_set(name):
 
 
 def _parse(name, raw, source):
-    """Turn a raw value (a string from env or flags, or a YAML scalar) into the field's type."""
-    kind = FIELDS[name].metadata["kind"]
-
-    def bad(why):
-        return usage_error(f"bad value {raw!r} for {name} (from {source}): {why}")
-
-    if raw is None:
-        if FIELDS[name].default is None:
-            return None
-        raise bad("a value is required")
-    if kind == "serve_config":
-        if isinstance(raw, (str, dict)):
-            return raw
-        raise bad("expected a file path or a mapping in Ray's Serve config schema")
-    if kind == "resources":
-        value = _resources(raw)
-        if value is None:
-            raise bad('expected a JSON mapping of resource names to amounts, e.g. {"accel": 1}')
-        return value
-    if kind == "args":
-        if isinstance(raw, str):
-            return tuple(shlex.split(raw))
-        if isinstance(raw, (list, tuple)) and all(isinstance(a, (str, int, float)) for a in raw):
-            return tuple(str(a) for a in raw)
-        raise bad("expected a list of arguments or one shell-quoted string")
-    if isinstance(raw, (dict, list)):
-        raise bad("expected a single value")
-    text = str(raw).strip()
-    if kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise bad("expected true/false (or 1/0, yes/no)")
-    if kind in ("port", "count"):
-        if isinstance(raw, bool):
-            raise bad("expected a whole number")
-        try:
-            value = int(text)
-        except ValueError:
-            raise bad("expected a whole number") from None
-        if kind == "port" and not 1 <= value <= 65535:
-            raise bad("a port is 1-65535")
-        if kind == "count" and value < 0:
-            raise bad("must not be negative")
-        return value
-    if kind == "bytes":
-        value = parse_bytes(text)
-        if value is None:
-            raise bad("expected bytes, or a number with a unit: 512mb, 2gb (units are binary, as Docker's)")
-        if name == "object_store_memory" and value < MIN_OBJECT_STORE:
-            raise bad("Ray's smallest object store is 75 MiB (78643200 bytes)")
-        return value
-    if kind == "seconds":
-        try:
-            value = float(text)
-        except ValueError:
-            raise bad("expected a number of seconds") from None
-        if value < 0:
-            raise bad("must not be negative")
-        return value
-    if kind == "ip":
-        try:
-            return str(ipaddress.ip_address(text))
-        except ValueError:
-            raise bad("expected an IP address") from None
-    if kind == "host":
-        if not text or any(c.isspace() for c in text):
-            raise bad("expected an IP address or host name")
-        return text
-    if kind == "abspath":
-        if not os.path.isabs(text):
-            raise bad("expected an absolute path")
-        return os.path.normpath(text)
-    if kind.startswith("choice:"):
-        choices = kind.split(":", 1)[1].split(",")
-        if text not in choices:
-            raise bad("expected one of " + ", ".join(choices))
-        return text
-    if not text:
-        raise bad("must not be empty")
-    return text
-
-
-def _resources(raw):
-    """Custom resources as canonical JSON (`{"a": 1}`), from a JSON string or a YAML mapping; None if not that."""
-    try:
-        value = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-            for k, v in value.items()):
-        return None
-    return json.dumps(value, sort_keys=True)
-
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
-          "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
-MIN_OBJECT_STORE = 75 * 1024 * 1024  # ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES
-
-
-def parse_bytes(text):
-    """Bytes from `2147483648`, `2gb`, `1.5GiB`, `512m` (binary units, as Docker's shm_size); None if not."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
-    if not m or m.group(2).lower() not in _UNITS:
-        return None
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    """Turn a raw value (a string from env or flags, or a YAML scalar) into the field's type (values.py)."""
+    return parse_value(name, FIELDS[name].metadata["kind"], FIELDS[name].default, raw, source)
 
 
 def _unknown_key_error(key, source):

@@ -26,7 +26,7 @@ import time
 
 import psutil
 
-from tests.nshost import _HTTP, Switch
+from tests.nshost import _HTTP, Switch, wait_for  # noqa: F401 (wait_for: for the tests that use these hosts)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKER_DIR = os.path.join(REPO, "docker")
@@ -48,18 +48,6 @@ def engine_or_skip():
         out = subprocess.run(["bash", os.path.join(TESTS_DOCKER, script), *args], capture_output=True, text=True,
                              timeout=900)
         assert out.returncode == 0, f"{script}: {out.stdout}\n{out.stderr}"
-
-
-def wait_for(what, test, timeout, step=1.0):
-    """test()'s first true result, polled every `step` s; AssertionError with the last one after `timeout`."""
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = test()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"{what} not within {timeout} s (last: {last!r})")
 
 
 def _kill(procs):

@@ -314,3 +314,15 @@ class Lan:
         for h in self.hosts:
             h.close()
         self.switch.close()
+
+
+def wait_for(what, test, timeout, step=1.0):
+    """test()'s first true result, polled every `step` s; AssertionError with the last one after `timeout`."""
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = test()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"{what} not within {timeout} s (last: {last!r})")

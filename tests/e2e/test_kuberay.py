@@ -17,6 +17,7 @@ import time
 import pytest
 import yaml
 
+from tests import nshost
 from tests.e2e.test_docker import REPO, _engine_or_skip
 from tests.kuberay import kubelet, operator
 
@@ -61,14 +62,7 @@ def http(pod, url, method="GET", body=None, timeout=10):
 
 
 def wait_for(what, test, timeout, step=1.0):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = test()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"{what} not within {timeout} s (last: {last!r}); flag-order seed {SEED}")
+    return nshost.wait_for(f"{what} (flag-order seed {SEED})", test, timeout, step)
 
 
 def nodes(pod, svc):

@@ -1,4 +1,4 @@
-"""bench/report.py, the pure part of `python -m bench`: statistics, targets and the README table.
+"""bench/report.py, the pure part of `python -m bench`: statistics, targets and the table of docs/benchmarks.md.
 No benchmark runs here, and nothing is timed."""
 
 import pytest
@@ -28,7 +28,7 @@ README = """# x
 
 intro
 
-## Benchmarks
+## Performance
 
 How to run.
 
@@ -114,26 +114,26 @@ def test_table_has_machine_command_targets_and_verdicts():
 
 
 def test_readme_replaces_only_between_the_markers():
-    new = report.update_readme(README, DOC)
+    new = report.update_page(README, DOC)
     before, rest = new.split(report.BEGIN)
     block, after = rest.split(report.END)
     assert before == README.split(report.BEGIN)[0]
     assert after == README.split(report.END)[1]
     assert "old table" not in new and "| head: to the marker |" in block
-    assert report.update_readme(new, DOC) == new  # idempotent
+    assert report.update_page(new, DOC) == new  # idempotent
 
 
 def test_readme_markers_added_at_the_end_of_the_section_when_missing():
     plain = README.replace("<!-- bench:begin -->\nold table\n<!-- bench:end -->\n\n", "")
-    new = report.update_readme(plain, DOC)
-    sec = new.split("## Benchmarks")[1].split("## Development")[0]
+    new = report.update_page(plain, DOC)
+    sec = new.split("## Performance")[1].split("## Development")[0]
     assert report.BEGIN in sec and report.END in sec and sec.index("After the table.") < sec.index(report.BEGIN)
     assert new.endswith("## Development\n\ndev text\n")
-    assert report.update_readme(new, DOC) == new
+    assert report.update_page(new, DOC) == new
 
 
 def test_readme_without_the_section_or_with_a_stray_marker_is_refused():
     with pytest.raises(ValueError):
-        report.update_readme("# x\n\n## Other\n", DOC)
+        report.update_page("# x\n\n## Other\n", DOC)
     with pytest.raises(ValueError):
-        report.update_readme(README.replace("<!-- bench:end -->\n", ""), DOC)
+        report.update_page(README.replace("<!-- bench:end -->\n", ""), DOC)
