@@ -273,7 +273,7 @@ def tls_init(directory, days):
 @tls_group.command("issue", epilog=_env_epilog())
 @click.argument("out_dir", metavar="OUT_DIR")
 @click.option("--ca-dir", default=None, metavar="DIR", help="the CA made by `tls init` [default: the tls_ca_cert "
-              "and tls_ca_key settings]")
+              "and tls_ca_key settings, from the environment or $SEEDCORE_BOOT_CONFIG's file]")
 @click.option("--name", default="client", show_default=True, help="OUT_DIR/NAME.crt and NAME.key; also a name in it")
 @click.option("--dns-name", "dns_names", multiple=True, metavar="NAME", help="another name (or address) in it")
 @click.option("--this-host", is_flag=True, help="also this host's name and addresses: a node's certificate made "
