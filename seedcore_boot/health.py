@@ -101,7 +101,9 @@ def wait_all(probes, deadline, sleep, what="node"):
             worst = ", ".join(f"{n} ({pending[n].target}: {last.get(n, '?')})" for n in pending)
             raise BootError(f"{what} not healthy in time: {worst} did not answer",
                             "read the Ray log tails above; raise ready_timeout if the machine is slow")
-        sleep(0.2)
+        # A pass costs about a millisecond of CPU (a refused connect is answered at once), and every poll
+        # interval is a delay after the last endpoint comes up: 50 ms (was 200 ms, half of it lost on average).
+        sleep(0.05)
 
 
 def report(probes):
