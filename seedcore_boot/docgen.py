@@ -292,7 +292,9 @@ def page(cli=None):
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     if args not in ([], ["--write"]):
-        sys.exit(f"usage: python -m seedcore_boot.docgen [--write]   (--write: to {PATH}, from the repository root)")
+        print(f"usage: python -m seedcore_boot.docgen [--write]   (--write: to {PATH}, from the repository root)",
+              file=sys.stderr)
+        sys.exit(2)
     text = page()
     if not args:
         sys.stdout.write(text)

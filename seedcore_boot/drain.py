@@ -124,7 +124,6 @@ def _head_gone(sup):
     return False
 
 
-
 # --- a drain someone else asked for --------------------------------------------------------------------
 # Measured on Ray 2.20 (a worker, then GetAllNodeInfo and the raylet's own log): Ray's autoscaler v1, which
 # KubeRay runs, scales a group down with drain_nodes_via_gcs (NodeInfoGcsService.DrainNode); the GCS then

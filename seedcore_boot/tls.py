@@ -20,12 +20,12 @@ util/client/worker.py; the four names are in the raylet's and gcs_server's strin
 """
 
 import dataclasses
-import errno
 import os
 import re
 import socket
 import time
 
+from . import nodeaddr
 from .errors import BootError, usage_error
 from .log import ms
 
@@ -99,20 +99,11 @@ def ray_node_address(settings, towards=None):
     """The address Ray 2.20 gives this node (scripts.py `start`): --node-ip-address, unless it is 127.0.0.1,
     which services.resolve_ip_for_localhost replaces; else services.get_node_ip_address(): the local end of a
     UDP socket connected towards the head (a worker; by the name in --address) or 8.8.8.8 (a head), which
-    sends nothing; with no route at all the address of the host's name; 127.0.0.1 when that fails too."""
+    sends nothing; with no route at all the address of the host's name; 127.0.0.1 when that fails too
+    (nodeaddr.detect, which the printed node address uses too)."""
     if settings.node_ip_address and settings.node_ip_address != "127.0.0.1":
         return settings.node_ip_address
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect((towards or "8.8.8.8", 53))
-            return sock.getsockname()[0]
-        except OSError as exc:
-            if exc.errno == errno.ENETUNREACH:
-                try:
-                    return socket.gethostbyname(socket.getfqdn(socket.gethostname()))
-                except OSError:
-                    pass
-            return "127.0.0.1"
+    return nodeaddr.detect(towards or nodeaddr.INTERNET[0], nodeaddr.INTERNET[1])[0]
 
 
 def host_addresses():
