@@ -77,7 +77,8 @@ def cli():
 @settings_options("head")
 @click.option("--serve-config", "serve_config", default=None, metavar="FILE",
               help="Serve config in Ray's schema (as for `serve deploy`)")
-@click.option("--dry-run", is_flag=True, help="print the ray start argv and environment additions; start nothing")
+@click.option("--dry-run", is_flag=True, help="print the ray start argv and environment additions, and run every "
+              "check that starts nothing (host, dirs, node address, TLS files, ports); start nothing")
 @click.argument("ray_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- RAY_START_ARGS...]")
 def head(config_path, dry_run, ray_args, **opts):
     """Start a Ray head in the foreground: preflight, start, health, Serve, ready; stop on SIGTERM."""
@@ -97,6 +98,7 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
     plan = node.make_plan(resolved, role, address=address, ray=ray)
     if dry_run:
         click.echo(node.dry_run_text(plan))
+        node.dry_run_checks(plan, click.echo)
         return 0
     log = Log(plan.settings.log_format, secrets=plan.secrets)
     return node.run(plan, log, os.environ, wait_first=wait_first)
@@ -104,7 +106,8 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
 
 @cli.command(epilog=_env_epilog())
 @settings_options("worker")
-@click.option("--dry-run", is_flag=True, help="print the ray start argv and environment additions; start nothing")
+@click.option("--dry-run", is_flag=True, help="print the ray start argv and environment additions, and run every "
+              "check that starts nothing (host, dirs, node address, TLS files, ports); start nothing")
 @click.argument("ray_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- RAY_START_ARGS...]")
 def worker(config_path, dry_run, ray_args, **opts):
     """Join a head: wait until its GCS is healthy, preflight, start, stay up; exit 1 when the head is lost."""

@@ -136,11 +136,13 @@ _GCS_SHUTDOWN = "Shutdown RPC has received"
 _DRAIN_RPC = "Drain raylet RPC has received"
 
 
-def by_cluster(sup, settings, since):
+def by_cluster(sup, settings, since, ray_dir=None):
     """Why this worker's Ray ended, when it ended because the cluster drained the node (a line for the log),
     else None. Asked only once Ray has died on its own; it never raises. since: when this node started (epoch
-    s); a container restarted in its pod finds the raylet.out of its earlier life in the same session dir."""
-    said = [l for l in raylogs.tail(os.path.join(raylogs.logs_dir(settings.temp_dir), "raylet.out"), 200)
+    s); a container restarted in its pod finds the raylet.out of its earlier life in the same session dir.
+    ray_dir: where its Ray keeps its logs, the head's temp dir (raytemp.py); default the temp_dir setting."""
+    logs = raylogs.logs_dir(ray_dir or settings.temp_dir)
+    said = [l for l in raylogs.tail(os.path.join(logs, "raylet.out"), 200)
             if (_GCS_SHUTDOWN in l or _DRAIN_RPC in l) and _stamp(l) >= since - 1]
     reason = None
     try:

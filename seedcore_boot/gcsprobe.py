@@ -160,18 +160,27 @@ def cluster_versions(ip, port, timeout=3.0):
     """(ray_version, python_version) the head recorded for its cluster, or None when it cannot be read.
 
     That is the KV entry Ray itself checks at join time (CLUSTER_METADATA in namespace "cluster",
-    usage_lib.put_cluster_metadata, utils.check_version_info), read with InternalKVGet; key 1 and
-    namespace 2 in the request, status 1 and value 2 in the reply (gcs_service.proto)."""
+    usage_lib.put_cluster_metadata, utils.check_version_info)."""
     import json
 
-    grpc = _grpc()
-    request = _bytes_field(1, b"CLUSTER_METADATA") + _bytes_field(2, b"cluster")
     try:
-        reply = _call(ip, port, _KV_GET, request, timeout)
-        meta = json.loads(dict(_fields(reply)).get(2, b"") or b"null")
+        meta = json.loads(kv_get(ip, port, b"CLUSTER_METADATA", b"cluster", timeout) or b"null")
         return meta["ray_version"], meta["python_version"]
-    except (grpc.RpcError, ValueError, KeyError, TypeError, IndexError):
+    except (GcsError, ValueError, KeyError, TypeError, IndexError):
         return None
+
+
+def kv_get(ip, port, key, namespace, timeout=3.0):
+    """The value of one entry of the GCS's internal KV, b"" when there is none; GcsError when the call fails.
+    InternalKVGet: key 1 and namespace 2 in the request, status 1 and value 2 in the reply (gcs_service.proto)."""
+    reply = _rpc(ip, port, _KV_GET, _bytes_field(1, key) + _bytes_field(2, namespace), timeout)
+    try:
+        value = dict(_fields(reply)).get(2, b"")
+    except (ValueError, IndexError):
+        value = None
+    if not isinstance(value, bytes):
+        raise GcsError(f"the GCS at {ip}:{port} answered InternalKVGet with something we cannot read")
+    return value
 
 
 _GET_ALL_NODES = "/ray.rpc.NodeInfoGcsService/GetAllNodeInfo"

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 
-from . import RAY_VERSION, nodeaddr, tls
+from . import RAY_VERSION, nodeaddr, raytemp, tls
 from .errors import BootError, usage_error
 from .gcsprobe import check_gcs, cluster_versions, handshake_failure
 
@@ -174,7 +174,8 @@ class HeadWatch:
 
 def before_start(settings, log):
     """The worker's steps before `ray start` (node.run's wait_first): wait for a healthy head, refuse a node
-    address the head could not reach (nodeaddr), then watch the head through every later phase."""
+    address the head could not reach (nodeaddr), then watch the head through every later phase. Returns the
+    temp dir the worker's Ray will use: the head's (raytemp.py)."""
 
     def wait_first(sup):
         host, port, ip = wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep, log)
@@ -183,5 +184,6 @@ def before_start(settings, log):
         tls.check_worker_address(settings, mine)  # a certificate of the user's must name it (tls.py)
         sup.head = HeadWatch(host, port, ip, settings.head_lost_timeout)
         sup.guards.append(sup.head.check)
+        return raytemp.of_head(ip, port, sup.sleep)
 
     return wait_first

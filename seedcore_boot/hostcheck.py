@@ -142,7 +142,11 @@ def prune_sessions(temp_dir, keep):
     return None
 
 
-def check_free(temp_dir, minimum=MIN_FREE):
+_FREE_FIX = ("free space there (old session_* dirs are safe to remove), lower keep_sessions, or set temp_dir "
+             "(--temp-dir) to a larger filesystem")
+
+
+def check_free(temp_dir, minimum=MIN_FREE, fix=_FREE_FIX):
     """Refuse a temp dir whose filesystem is nearly full: Ray would fail later, half started."""
     path = temp_dir
     while path and not os.path.exists(path):
@@ -151,18 +155,18 @@ def check_free(temp_dir, minimum=MIN_FREE):
     free = st.f_bavail * st.f_frsize
     if free < minimum:
         raise BootError(f"the temp dir {temp_dir} has {free / 2**20:.0f} MiB free (below {minimum / 2**20:.0f} "
-                        "MiB): Ray's logs and spilled objects would fill it",
-                        "free space there (old session_* dirs are safe to remove), lower keep_sessions, or set "
-                        "temp_dir (--temp-dir) to a larger filesystem")
+                        "MiB): Ray's logs and spilled objects would fill it", fix)
     return Decision(free, "info", f"temp dir {temp_dir}: {free / 2**30:.1f} GiB free")
 
 
 # --- all of them -------------------------------------------------------------------------------------
-def checks(settings):
+def checks(settings, role="head"):
     """Every check that decides something before `ray start`: (settings with the decisions, their Decisions
-    for the log and --dry-run, the open-files soft limit to set or None)."""
+    for the log and --dry-run, the open-files soft limit to set or None). Not a worker's temp dir: that is its
+    head's, checked once the head answers (raytemp.py)."""
     settings, store = objectstore.fit(settings)
     nofile_target, open_files = nofile(*resource.getrlimit(resource.RLIMIT_NOFILE))
     num_cpus, cpu_line = cpus(settings.num_cpus, cgroup_cpus(), os.cpu_count())
     settings = dataclasses.replace(settings, num_cpus=num_cpus)
-    return settings, [store, open_files, cpu_line, memory(), check_free(settings.temp_dir)], nofile_target
+    temp = [check_free(settings.temp_dir)] if role == "head" else []
+    return settings, [store, open_files, cpu_line, memory(), *temp], nofile_target

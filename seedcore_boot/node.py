@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from . import (components, drain, exposure, health, hostcheck, leftovers, nodeaddr, portclaim, redisft, ports,
-               raycmd, raylogs, rayenv, serve, servedrain, state, tls)
+               raycmd, raylogs, rayenv, raytemp, serve, servedrain, state, tls)
 from .errors import BootError
-from .headwait import HeadLost
+from .headwait import HeadLost, parse_address, resolve as resolve_host
 from .log import ms, redact
 from .supervisor import ChildExited, StopRequested, Supervisor
 
@@ -41,9 +41,13 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
     """Everything decided before anything runs: settings after the metrics policy and the host's checks
     (the object store against /dev/shm), ports, argv, env."""
     settings = resolved.settings
+    head_host = parse_address(settings.head_address)[0] if role == "worker" and settings.head_address else None
+    nodeaddr.ipv4_only(settings.node_ip_address, head_host)
     decisions, nofile = [], None
     if host_checks:
-        settings, decisions, nofile = hostcheck.checks(settings)
+        settings, decisions, nofile = hostcheck.checks(settings, role)
+        if role == "worker":
+            decisions.append(hostcheck.Decision(None, "info", raytemp.plan_line(settings)))
     notes = [f"{name} is set (from {resolved.sources[name]}) but applies only to a "
              f"{' or '.join(meta_roles)}; it is ignored here"
              for name, meta_roles in _role_only(resolved, role) if name not in resolved.injected]
@@ -99,6 +103,46 @@ def dry_run_text(plan):
     return "\n".join(lines)
 
 
+class _DryLog:
+    """Log's interface for --dry-run: each event a `# phase: message` line, like the rest of what it prints."""
+
+    def __init__(self, echo):
+        self.echo = echo
+
+    def event(self, phase, msg, level="info", **_):
+        self.echo(f"# {phase}: {msg}" if level == "info" else f"# {phase}: {level.upper()}: {msg}")
+
+    def warn(self, phase, msg, **_):
+        self.event(phase, msg, level="warning")
+
+    def error(self, phase, msg, **_):
+        self.event(phase, msg, level="error")
+
+
+def dry_run_checks(plan, echo):
+    """--dry-run's checks: the ones a start runs before Ray that start nothing (the dirs it writes, the node's
+    address, the TLS files, the ports), in the start's order; a failure raises as the start's would. Only the
+    worker's wait for its head is left out: its address is checked towards the head when the head's name
+    resolves now."""
+    s, role, log = plan.settings, plan.role, _DryLog(echo)
+    if role == "head":
+        state.check_writable(s, role)
+        nodeaddr.check_head(s, log)
+    else:
+        state.check_dirs(state.own_dirs(s, role))
+        host, port = parse_address(s.head_address)
+        try:
+            ip = resolve_host(host)
+        except OSError as exc:
+            log.event("network", f"node address: detected towards the head once {host!r} resolves (it does not "
+                      f"now: {exc.strerror or exc})")
+        else:
+            nodeaddr.check_worker(s, ip, port, log)
+    if plan.tls:
+        log.event("tls", tls.check(plan.tls, s, role))
+    preflight(plan, log)
+
+
 def preflight(plan, log):
     t = time.monotonic()
     statuses = ports.check(plan.ports)
@@ -135,15 +179,16 @@ def run(plan, log, base_env, wait_first: Callable = None):
     node_path = issued = None
     phases = {}
     claims = portclaim.Claims()
+    ray_dir = s.temp_dir  # where Ray keeps its files: a worker learns it from its head (raytemp.py)
     try:
-        state.check_writable(s, role)
         if role == "head":
+            state.check_writable(s, role)
             nodeaddr.check_head(s, log)  # a worker's is checked once it knows where its head is
+            _prune(s, ray_dir, log)
+        else:
+            state.check_dirs(state.own_dirs(s, role))
         if role == "head" and s.redis_address:
             redisft.preflight(s, log, fresh=s.redis_fresh)
-        pruned = hostcheck.prune_sessions(s.temp_dir, s.keep_sessions)
-        if pruned:
-            log.event("host", pruned.message)
         hostcheck.raise_nofile(plan.nofile)
         claims = portclaim.claim(plan.ports)  # held to the end: no second node here passes the preflight
         preflight(plan, log)  # local mistakes fail now, not after a long wait for the head
@@ -152,7 +197,9 @@ def run(plan, log, base_env, wait_first: Callable = None):
         if gated:
             sup.start(gated=True)  # Ray's CLI imports (~1 s) while we wait, not once the head is up
         if wait_first:
-            wait_first(sup)
+            ray_dir = wait_first(sup) or ray_dir
+            if role == "worker":
+                _check_worker_temp_dir(s, ray_dir, log)
             preflight(plan, log)  # the wait may have been long: check again right before the start
         _test_hold("start", sup, log, base_env)
         sup.check()
@@ -160,7 +207,8 @@ def run(plan, log, base_env, wait_first: Callable = None):
         t = time.monotonic()
         deadline = t + s.ready_timeout
         pid = sup.release() if gated else sup.start()
-        node_path = state.write_node(s, role, {p.name: p.port for p in plan.ports}, serve=bool(plan.serve))
+        node_path = state.write_node(s, role, {p.name: p.port for p in plan.ports}, serve=bool(plan.serve),
+                                     ray_temp_dir=ray_dir)
         log.event("start", f"started `ray {' '.join(plan.argv[plan.argv.index('start'):][:2])} ...` as pid {pid}")
         probes = health.node_probes(s, role)
         deployer = serve.Deployer(dashboard_url(s), plan.serve, plan.serve_health, log) if plan.serve else None
@@ -228,7 +276,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         log.event("stop", f"{role} stopped")
         return 0
     except ChildExited as died:
-        drained = drain.by_cluster(sup, s, started_wall) if role == "worker" and sup.node_ip else None
+        drained = drain.by_cluster(sup, s, started_wall, ray_dir) if role == "worker" and sup.node_ip else None
         if drained:  # the autoscaler's scale-down or `ray drain-node`: what was asked for, not a crash
             sup.grace = min(sup.grace, FAILURE_GRACE)
             _report_killed(log, sup.stop())
@@ -238,7 +286,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         detail = "; ".join(l.split("--", 1)[-1].strip() for l in said[1:] if "exit code" in l)
         sup.grace = min(sup.grace, FAILURE_GRACE)
         sup.stop()
-        _show_tails(log, s, started_wall)
+        _show_tails(log, ray_dir, started_wall)
         raise BootError(f"Ray died: {died.what}" + (f" ({detail})" if detail else ""),
                         "read the Ray log tails above; the orchestrator should restart this node") from None
     except BootError as exc:
@@ -246,7 +294,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         if sup.proc is not None:
             sup.stop()
             if not isinstance(exc, (serve.ServeFailed, HeadLost)):  # Serve's logs are shown; a lost head is news enough
-                _show_tails(log, s, started_wall)
+                _show_tails(log, ray_dir, started_wall)
         raise
     finally:
         claims.close()
@@ -280,9 +328,25 @@ def _report_killed(log, killed):
         log.warn("stop", f"killed after the grace period: {', '.join(sorted(set(killed)))}")
 
 
-def _show_tails(log, settings, since):
-    for path, lines in raylogs.tails(settings.temp_dir, since=since):
+def _show_tails(log, ray_dir, since):
+    for path, lines in raylogs.tails(ray_dir, since=since):
         log.block(path, lines)
+
+
+def _prune(settings, ray_dir, log):
+    pruned = hostcheck.prune_sessions(ray_dir, settings.keep_sessions)
+    if pruned:
+        log.event("host", pruned.message)
+
+
+def _check_worker_temp_dir(settings, ray_dir, log):
+    """The temp dir checks a head runs before anything else, on the directory the worker's Ray will really
+    use, known now that the head has answered (raytemp.py)."""
+    level, line = raytemp.worker_line(settings, ray_dir)
+    log.event("host", line, level=level)
+    state.check_dirs([("Ray's temp dir (the head's)", ray_dir)], fix=raytemp.WORKER_FIX)
+    log.event("host", hostcheck.check_free(ray_dir, fix=raytemp.WORKER_FIX).message)
+    _prune(settings, ray_dir, log)
 
 
 def dashboard_url(s):

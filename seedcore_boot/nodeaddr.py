@@ -12,7 +12,7 @@ import os
 import re
 import socket
 
-from .errors import BootError
+from .errors import EXIT_USAGE, BootError
 
 # Ray 2.20's head detects its address towards 8.8.8.8:53, a worker towards its head's GCS
 # (ray/_private/services.py, node_ip_address_from_perspective, called by `ray start`).
@@ -85,23 +85,69 @@ def unreachable(ip, interfaces, head_ip=None, detected=False):
 
 
 def check(settings, log, head=None, strict=True, interfaces=None):
-    """Print the address this node will advertise; refuse it (strict) when no other machine could reach it.
+    """Print the address this node will advertise, on which interface and why, and the host's other IPv4
+    addresses (several NICs, a VPN: the user may mean another); refuse it (strict) when no other machine could
+    reach it.
 
     head: a worker's head (ip, port), detection towards it; None for a head (towards the internet)."""
+    interfaces = _interfaces() if interfaces is None else interfaces
     if settings.node_ip_address:
         ip, how = settings.node_ip_address, "node_ip_address"
     else:
         ip, how = detect(*(head or INTERNET))
         how = f"detected as Ray does: {how}"
-    why = unreachable(ip, _interfaces() if interfaces is None else interfaces, head[0] if head else None,
-                      detected=not settings.node_ip_address)
+    why = unreachable(ip, interfaces, head[0] if head else None, detected=not settings.node_ip_address)
+    if why == "loopback" and not others(ip, interfaces):
+        why = "loopback: this host has no IPv4 address but loopback, and Ray 2.20 runs on IPv4 only"
     if why and strict:
         raise BootError(f"this node would advertise {ip} ({how}), {why}: the nodes on other machines could never "
                         "reach it", _FIX)
+    nic = interface_of(ip, interfaces)
+    rest = others(ip, interfaces)
     # Loopback without strict is a one-machine cluster (a head on it is warned about after the start).
-    log.event("network", f"node address {ip} ({how})" + (f": {why}" if why else ""),
-              level="warning" if why and why != "loopback" else "info")
+    log.event("network", f"node address {ip}" + (f" on {nic}" if nic else "") + f" ({how})"
+              + (f": {why}" if why else "")
+              + (f"; this host's other IPv4 addresses: {', '.join(f'{a} on {n}' for n, a in rest)} (set "
+                 "node_ip_address to advertise another)" if rest else ""),
+              level="warning" if why and not why.startswith("loopback") else "info")
     return ip
+
+
+def interface_of(ip, interfaces):
+    """The interface that holds `ip`, or None (a name, an address of another machine)."""
+    return next((name for name, addrs in interfaces.items() for a in addrs
+                 if a.family in (socket.AF_INET, socket.AF_INET6) and a.address.split("%", 1)[0] == ip), None)
+
+
+def others(ip, interfaces):
+    """[(interface, address)] of this host's IPv4 addresses other than `ip` that another machine might reach:
+    not loopback, not a Docker bridge's (Ray 2.20 advertises IPv4 only: ray/_private/services.py,
+    node_ip_address_from_perspective opens an AF_INET socket)."""
+    found = []
+    for name, addrs in interfaces.items():
+        if _DOCKER_BRIDGE.match(name):
+            continue
+        for a in addrs:
+            if a.family == socket.AF_INET and a.address != ip and not a.address.startswith("127."):
+                found.append((name, a.address))
+    return found
+
+
+def ipv4_only(node_ip=None, head_host=None):
+    """Refuse an IPv6 node or head address before anything runs. Measured on an IPv6-only host
+    (tests/e2e/test_host_shapes.py): Ray 2.20's servers listen on IPv4 only (a worker's connect to the head's
+    [fd00:200::1]:6379 is refused while the head runs), and a head given --node-ip-address fd00:200::1 dies
+    in `ray start` with "Failed to start GCS" (its GCS client dials f"{ip}:{port}", unbracketed)."""
+    for what, value in (("node_ip_address", node_ip), ("the head's address", head_host)):
+        try:
+            v6 = bool(value) and ipaddress.ip_address(value).version == 6
+        except ValueError:
+            v6 = False  # a name: Ray resolves it to IPv4 (getaddrinfo's first answer is ours to warn about)
+        if v6:
+            raise BootError(f"{what} {value} is IPv6, and Ray 2.20 runs on IPv4 only: its GCS and every other "
+                            "server listen on IPv4, and `ray start` cannot dial an IPv6 GCS",
+                            "give this node and its head IPv4 addresses (on an IPv6-only network Ray 2.20 runs "
+                            "only as a one-machine cluster on 127.0.0.1)", EXIT_USAGE)
 
 
 def check_worker(settings, head_ip, head_port, log, interfaces=None):

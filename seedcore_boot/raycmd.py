@@ -49,7 +49,6 @@ def _node_args(s):
         f"--runtime-env-agent-port={s.runtime_env_agent_port}",
         f"--min-worker-port={s.min_worker_port}",
         f"--max-worker-port={s.max_worker_port}",
-        f"--temp-dir={s.temp_dir}",
     ]
     if s.node_ip_address:
         args.append(f"--node-ip-address={s.node_ip_address}")
@@ -79,6 +78,7 @@ def head_argv(s, ray=("ray",), redis_password=""):
         *([f"--redis-password={redis_password}"] if redis_password else []),
         *([] if s.monitor else ["--no-monitor"]),  # the autoscaler runs elsewhere (KubeRay's sidecar)
         *_node_args(s),
+        f"--temp-dir={s.temp_dir}",  # a head's only: a worker's Ray ignores it and uses its head's (raytemp.py)
         *s.ray_args,
     ]
 

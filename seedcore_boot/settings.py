@@ -93,8 +93,9 @@ class Settings:
                                             "30% of available memory, made smaller when /dev/shm cannot hold it)",
                                             ray="`ray start --object-store-memory` (unset: a size that fits "
                                                 "/dev/shm, passed where Ray's would not fit)")
-    temp_dir: str = _f("/tmp/ray", "abspath", "Ray's temp dir; our pid and ready files live in "
-                       "<temp_dir>/seedcore-boot/", ray="`ray start --temp-dir`")
+    temp_dir: str = _f("/tmp/ray", "abspath", "Ray's temp dir (a worker's Ray uses its head's); our pid and "
+                       "ready files live in <temp_dir>/seedcore-boot/",
+                       ray="`ray start --temp-dir` (a head's only: Ray 2.20 ignores it on a worker)")
     keep_sessions: int = _f(5, "count", "old session_* dirs kept in the temp dir (the live ones are never "
                             "removed); older ones are removed before Ray starts", ray=OURS)
     ray_args: Tuple[str, ...] = _f((), "args", "extra `ray start` arguments (shell-quoted string in env/YAML)",

@@ -27,12 +27,27 @@ def remove(path):
         pass  # gone already, or not ours to remove (a status run by another user): nothing to do
 
 
+_FIX = ("make it writable for uid {uid} (a Docker volume takes the owner of the image's directory it is mounted on: "
+        "create that directory in the image as this user), or set temp_dir (--temp-dir or $SEEDCORE_BOOT_TEMP_DIR) "
+        "to a writable directory")
+
+
+def own_dirs(settings, role):
+    """seedcore-boot's own directories: the state dir and the ready file's."""
+    return [("seedcore-boot's state dir", settings.state_dir()),
+            ("the ready file's dir", os.path.dirname(settings.ready_path(role)))]
+
+
 def check_writable(settings, role):
-    """Ray's temp dir, our state dir and the ready file's dir must be writable, or Ray and we fail later
-    with a traceback. A Docker volume mounted on a path the image did not create is root-owned: the
-    common way to get here."""
-    for what, path in (("Ray's temp dir", settings.temp_dir), ("seedcore-boot's state dir", settings.state_dir()),
-                       ("the ready file's dir", os.path.dirname(settings.ready_path(role)))):
+    """A head's: Ray's temp dir (its temp_dir setting) and our own. (A worker's Ray uses its head's temp dir,
+    known once the head answers: raytemp.py; node.run checks it then with check_dirs.)"""
+    check_dirs([("Ray's temp dir", settings.temp_dir), *own_dirs(settings, role)])
+
+
+def check_dirs(dirs, fix=_FIX):
+    """Each (what, path) must be writable, or Ray and we fail later with a traceback. A Docker volume mounted
+    on a path the image did not create is root-owned: the common way to get here."""
+    for what, path in dirs:
         try:
             os.makedirs(path, exist_ok=True)
             probe = os.path.join(path, f".seedcore-boot-write-test.{os.getpid()}")
@@ -41,11 +56,7 @@ def check_writable(settings, role):
             os.unlink(probe)
         except OSError as exc:
             raise BootError(f"cannot write {what} {path}: {exc.strerror} ({_owner(path)}; this process runs as "
-                            f"uid {os.getuid()})",
-                            f"make it writable for uid {os.getuid()} (a Docker volume takes the owner of the "
-                            "image's directory it is mounted on: create that directory in the image as this "
-                            "user), or set temp_dir (--temp-dir or $SEEDCORE_BOOT_TEMP_DIR) to a writable "
-                            "directory") from None
+                            f"uid {os.getuid()})", fix.format(uid=os.getuid())) from None
 
 
 def _owner(path):
@@ -64,9 +75,11 @@ def node_file(settings, role):
     return os.path.join(settings.state_dir(), f"{role}-{settings.node_manager_port}.json")
 
 
-def write_node(settings, role, ports, serve=False):
+def write_node(settings, role, ports, serve=False, ray_temp_dir=None):
+    """ray_temp_dir: where the node's Ray keeps its files when that is not temp_dir (a worker: raytemp.py)."""
     path = node_file(settings, role)
-    _write(path, {"pid": os.getpid(), "role": role, "started": time.time(), "temp_dir": settings.temp_dir,
+    _write(path, {"pid": os.getpid(), "role": role, "started": time.time(),
+                  "temp_dir": ray_temp_dir or settings.temp_dir,
                   "dashboard_host": settings.dashboard_host, "ports": ports, "serve": serve})
     return path
 

@@ -135,6 +135,16 @@ def prepare(node, settings, role, log, towards=None):
     log.event("tls", f"{done}; mutual TLS on every gRPC port ({ms(time.monotonic() - t)})")
 
 
+def check(node, settings, role):
+    """The files checked as prepare() checks them, nothing issued or written (--dry-run); a line saying so."""
+    if not node.issue:
+        return _check_given(node, settings, role)
+    from . import certs
+
+    ca, _ = signer(node.ca, settings.tls_ca_key, settings.tls_expiry_margin_days, "tls_ca_cert and tls_ca_key")
+    return f"this node issues its certificate at start from CA {certs.describe(ca)}"
+
+
 def signer(ca_cert, ca_key, margin, where):
     """(CA certificate, CA key) to issue from: the certificate in the ca_cert file (a bundle may hold several)
     whose key ca_key is, valid beyond the margin."""

@@ -15,9 +15,12 @@ import time
 
 import psutil
 
-# PID 1 of a host: private /tmp and /dev/shm, loopback up, then reap orphans until told to go.
+# PID 1 of a host: private /tmp and /dev/shm, its own host name (own UTS namespace) when given, loopback up,
+# then reap orphans until told to go.
 _INIT = r"""
-import os, signal, subprocess, sys, time
+import os, signal, socket, subprocess, sys, time
+if sys.argv[2]:
+    socket.sethostname(sys.argv[2])
 for target, opts in (("/tmp", []), ("/dev/shm", ["-o", f"size={sys.argv[1]}"] if sys.argv[1] else [])):
     subprocess.run(["mount", "-t", "tmpfs", *opts, "tmpfs", target], check=True)
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -76,12 +79,13 @@ def base_env(extra=None):
 
 
 class NsHost:
-    def __init__(self, name="host", shm_size=""):
-        """shm_size: the size of the host's /dev/shm (tmpfs syntax, e.g. "300m"); default half the memory."""
+    def __init__(self, name="host", shm_size="", hostname=""):
+        """shm_size: the size of the host's /dev/shm (tmpfs syntax, e.g. "300m"); default half the memory.
+        hostname: the host's name (its UTS namespace is its own either way); default the machine's."""
         self.name = name
         self._unshare = subprocess.Popen(
-            ["unshare", "-n", "-p", "-m", "-f", "--kill-child", "--mount-proc", "--propagation", "private",
-             sys.executable, "-c", _INIT, shm_size],
+            ["unshare", "-n", "-p", "-m", "-u", "-f", "--kill-child", "--mount-proc", "--propagation", "private",
+             sys.executable, "-c", _INIT, shm_size, hostname],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self._unshare.stdout.readline().strip()
         if line != "ready":
@@ -171,6 +175,68 @@ class NsHost:
 
     def find(self, name):
         return [p for p in self.processes() if p.info["name"] == name]
+
+    # --- shapes of real machines (tests/e2e/test_host_shapes.py) ---------------------------------
+    # Everything below changes only the host's own namespaces: its links, its mounts (private propagation),
+    # its host name. Addresses are private (RFC 1918, IPv6 ULA fd00::/8 and documentation 2001:db8::/32).
+    def ip(self, *args):
+        out = self.run(["ip", *args])
+        assert out.returncode == 0, f"ip {' '.join(args)}: {out.stderr}"
+        return out.stdout
+
+    def sh(self, *argv):
+        out = self.run(list(argv))
+        assert out.returncode == 0, f"{' '.join(argv)}: {out.stderr}"
+        return out.stdout
+
+    def mount_tmpfs(self, path, size="64m", readonly=False):
+        """A filesystem of its own on `path` (a data disk, a full or a read-only temp dir), seen only here."""
+        self.sh("mkdir", "-p", path)
+        self.sh("mount", "-t", "tmpfs", "-o", f"size={size}" + (",ro" if readonly else ""), "tmpfs", path)
+
+    def bind_file(self, path, text):
+        """`path` (an /etc file) replaced inside this host only, by a bind mount of a file in its /tmp."""
+        private = f"/tmp/.shape{path.replace('/', '_')}"
+        self.write(private, text)
+        self.sh("mount", "--bind", private, path)
+
+    def docker_installed(self):
+        """What a machine that runs Docker has, as dockerd 20.10 leaves it between containers: docker0 DOWN
+        and keeping its fe80:: address (measured on such machines), a compose network's bridge br-<12 hex>
+        with an IPv4 and an IPv6 ULA subnet (`enable_ipv6: true`), and swarm's docker_gwbridge."""
+        self.ip("link", "add", "docker0", "type", "bridge")
+        self.ip("addr", "add", "172.17.0.1/16", "dev", "docker0")
+        self.ip("-6", "addr", "add", "fe80::42:41ff:fea1:e2b2/64", "dev", "docker0")
+        self.ip("link", "add", "br-3f2a9c1d0e4b", "type", "bridge")
+        self.ip("addr", "add", "172.18.0.1/16", "dev", "br-3f2a9c1d0e4b")
+        self.ip("-6", "addr", "add", "fd00:dead:beef::1/64", "dev", "br-3f2a9c1d0e4b")
+        self.ip("link", "set", "br-3f2a9c1d0e4b", "up")
+        self.ip("link", "add", "docker_gwbridge", "type", "bridge")
+        self.ip("addr", "add", "172.19.0.1/16", "dev", "docker_gwbridge")
+        self.ip("link", "set", "docker_gwbridge", "up")
+
+    def vpn(self, address="10.8.0.2/24"):
+        """A VPN's interface: `tun0` from `ip tuntap` (the kernel here has no wireguard link type; a tun device
+        with no process behind it is what OpenVPN's looks like between connections: up, no carrier)."""
+        self.ip("tuntap", "add", "dev", "tun0", "mode", "tun")
+        self.ip("addr", "add", address, "dev", "tun0")
+        self.ip("link", "set", "tun0", "up")
+
+    def default_route(self, gateway):
+        """A default route through `gateway` (no machine need answer there: Ray's address detection sends
+        nothing, it only asks the kernel for the route)."""
+        self.ip("route", "add", "default", "via", gateway)
+
+    def name_in_hosts(self, address="127.0.1.1"):
+        """The host's name in its /etc/hosts on `address`, as Debian's installer writes it (127.0.1.1)."""
+        name = self.sh("hostname").strip()
+        self.bind_file("/etc/hosts", f"127.0.0.1\tlocalhost\n{address}\t{name}\n::1\tlocalhost ip6-localhost\n")
+
+    def name_unresolvable(self):
+        """A host name that resolves nowhere: /etc/hosts without it, and no name server (glibc then asks
+        127.0.0.1, inside this host, where nothing answers: no query leaves it)."""
+        self.bind_file("/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n")
+        self.bind_file("/etc/resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
 
     def close(self):
         for proc in self._procs:
@@ -264,6 +330,7 @@ class Switch:
     10.200.0.0/24, and nothing of it exists in the root namespace (no address, no route, no link)."""
 
     SUBNET = "10.200.0"
+    SUBNET6 = "fd00:200::"
 
     def __init__(self):
         self._proc = subprocess.Popen(["unshare", "-n", "sleep", "infinity"], stdin=subprocess.DEVNULL)
@@ -279,19 +346,22 @@ class Switch:
     def _ip(self, *args):
         subprocess.run(["nsenter", "-t", str(self.pid), "-n", "ip", *args], check=True)
 
-    def plug(self, host, last_octet):
-        """Give `host` an eth0 on this switch with address 10.200.0.<last_octet>; returns the address."""
+    def plug(self, host, last_octet, ipv4=True, ipv6=False, dev="eth0"):
+        """Give `host` a NIC `dev` on this switch with address 10.200.0.<last_octet> (ipv4) and/or
+        fd00:200::<last_octet> (ipv6; a ULA, with the link-local fe80:: the kernel adds on every link);
+        returns the first address."""
         self._ports += 1
         port = f"p{self._ports}"
-        subprocess.run(["ip", "link", "add", "name", "eth0", "netns", str(host.pid), "type", "veth",
+        subprocess.run(["ip", "link", "add", "name", dev, "netns", str(host.pid), "type", "veth",
                         "peer", "name", port, "netns", str(self.pid)], check=True)
         self._ip("link", "set", port, "master", "br0")
         self._ip("link", "set", port, "up")
-        address = f"{self.SUBNET}.{last_octet}"
-        for args in (["addr", "add", f"{address}/24", "dev", "eth0"], ["link", "set", "eth0", "up"]):
-            out = host.run(["ip", *args])
-            assert out.returncode == 0, out.stderr
-        return address
+        addresses = ([f"{self.SUBNET}.{last_octet}"] if ipv4 else []) + ([f"{self.SUBNET6}{last_octet}"] if ipv6 else [])
+        for address in addresses:
+            v6 = ":" in address
+            host.ip("addr", "add", f"{address}/{64 if v6 else 24}", "dev", dev, *(["nodad"] if v6 else []))
+        host.ip("link", "set", dev, "up")
+        return addresses[0]
 
     def close(self):
         self._proc.kill()
@@ -304,10 +374,15 @@ class Lan:
     def __init__(self, prefix="host"):
         self.prefix, self.switch, self.hosts = prefix, Switch(), []
 
-    def host(self, octet):
-        h = NsHost(f"{self.prefix}{octet}")
+    def host(self, octet, ipv4=True, ipv6=False, **shape):
+        """shape: NsHost's own arguments (shm_size, hostname)."""
+        h = NsHost(f"{self.prefix}{octet}", **shape)
         self.hosts.append(h)
-        self.switch.plug(h, octet)
+        try:
+            self.switch.plug(h, octet, ipv4=ipv4, ipv6=ipv6)
+        except BaseException:
+            h.close()
+            raise
         return h
 
     def close(self):
