@@ -64,12 +64,12 @@ def test_a_worker_with_a_remote_head_refuses_loopback():
 def test_a_worker_of_a_head_on_loopback_is_one_machine_and_only_printed():
     ip, out = run(nodeaddr.check_worker, settings(), "127.0.0.1", 6379, interfaces=MACHINE)
     assert ip == "127.0.0.1"
-    assert "[network" in out and "node address 127.0.0.1 (detected as Ray does: the route towards 127.0.0.1)" in out
+    assert "[network" in out and "node address 127.0.0.1 on lo (detected as Ray does: the route towards 127.0.0.1)" in out
 
 
 def test_the_address_is_printed_with_where_it_came_from():
     ip, out = run(nodeaddr.check, settings(node_ip_address="10.0.0.6"), interfaces=MACHINE)
-    assert ip == "10.0.0.6" and "node address 10.0.0.6 (node_ip_address)" in out
+    assert ip == "10.0.0.6" and "node address 10.0.0.6 on eth0 (node_ip_address)" in out
 
 
 def test_a_detected_address_must_be_this_machines_a_configured_one_need_not():
@@ -81,7 +81,7 @@ def test_a_detected_address_must_be_this_machines_a_configured_one_need_not():
 
 def test_not_strict_prints_the_reason_instead_of_refusing():
     ip, out = run(nodeaddr.check, settings(node_ip_address="172.17.0.1"), strict=False, interfaces=MACHINE)
-    assert ip == "172.17.0.1" and "node address 172.17.0.1 (node_ip_address): the address of Docker's bridge" in out
+    assert ip == "172.17.0.1" and "node address 172.17.0.1 on docker0 (node_ip_address): the address of Docker's bridge" in out
 
 
 def test_host_networking_is_a_container_that_sees_the_machines_bridges(tmp_path):
@@ -119,3 +119,38 @@ def test_an_interface_network_is_read_from_any_netmask_form():
     assert net(socket.AF_INET6, "fd00::5", "255.255.0.0") is None  # a mask of the other family
     assert net(socket.AF_INET, "10.1.2.3", "33") is None
     assert net(socket.AF_PACKET, "02:42:41:a1:e2:b2", None) is None  # a MAC address, not IP
+
+
+# --- which NIC, and why (issue 24: several NICs, a VPN, an IPv6-only host) ---------------------------
+def test_the_advertised_nic_is_named_and_the_other_ipv4_addresses_listed_but_not_dockers():
+    shaped = dict(MACHINE, tun0=[v4("10.8.0.2")],
+                  eth1=[v4("10.201.0.1"), Addr(socket.AF_INET6, "2001:db8::1", "ffff:ffff:ffff:ffff::", None, None)])
+    ip, out = run(nodeaddr.check, settings(node_ip_address="10.0.0.6"), interfaces=shaped)
+    assert "node address 10.0.0.6 on eth0 (node_ip_address); this host's other IPv4 addresses: " in out
+    listed = out.split("other IPv4 addresses: ", 1)[1]
+    for shown in ("192.168.7.1 on br-lan", "10.8.0.2 on tun0", "10.201.0.1 on eth1"):
+        assert shown in listed
+    for hidden in ("172.17.0.1", "172.18.0.1", "127.0.0.1", "2001:db8::1"):
+        assert hidden not in listed
+    assert nodeaddr.others("10.0.0.6", {"lo": MACHINE["lo"], "eth0": MACHINE["eth0"]}) == []
+
+
+def test_a_host_without_ipv4_but_loopback_says_ray_is_ipv4_only():
+    v6_only = {"lo": [v4("127.0.0.1", "255.0.0.0")],
+               "eth0": [Addr(socket.AF_INET6, "fd00:200::1", "ffff:ffff:ffff:ffff::", None, None)]}
+    ip, out = run(nodeaddr.check, settings(node_ip_address="127.0.0.1"), strict=False, interfaces=v6_only)
+    assert "no IPv4 address but loopback, and Ray 2.20 runs on IPv4 only" in out
+    with pytest.raises(BootError, match="no IPv4 address but loopback"):
+        run(nodeaddr.check, settings(node_ip_address="127.0.0.1"), strict=True, interfaces=v6_only)
+
+
+@pytest.mark.parametrize("node_ip,head", [("fd00:200::1", None), (None, "fd00:200::1"), ("::1", "10.0.0.1")])
+def test_an_ipv6_node_or_head_address_is_a_usage_error(node_ip, head):
+    with pytest.raises(BootError, match="is IPv6, and Ray 2.20 runs on IPv4 only") as err:
+        nodeaddr.ipv4_only(node_ip, head)
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("node_ip,head", [(None, None), ("10.0.0.6", "ray-head"), (None, "10.0.0.1")])
+def test_ipv4_addresses_and_names_pass(node_ip, head):
+    nodeaddr.ipv4_only(node_ip, head)
