@@ -123,7 +123,8 @@ def check(settings, log, head=None, strict=True, interfaces=None):
         how = f"detected as Ray does: {how}"
     why = unreachable(ip, interfaces, head[0] if head else None, detected=not settings.node_ip_address)
     if why == "loopback" and not others(ip, interfaces):
-        why = "loopback: this host has no IPv4 address but loopback, and Ray 2.20 runs on IPv4 only"
+        why = ("loopback: this host has no IPv4 address but loopback, and Ray 2.20 runs on IPv4 only"
+               if _has_ipv6(interfaces) else "loopback: this host has no network address but loopback")
     if why and strict:
         raise BootError(f"this node would advertise {ip} ({how}), {why}: the nodes on other machines could never "
                         "reach it", _FIX)
@@ -136,6 +137,20 @@ def check(settings, log, head=None, strict=True, interfaces=None):
                  "node_ip_address to advertise another)" if rest else ""),
               level="warning" if why and not why.startswith("loopback") else "info")
     return ip
+
+
+def _has_ipv6(interfaces):
+    """An IPv6 address another machine could dial: not loopback, not link-local."""
+    for addrs in interfaces.values():
+        for a in addrs:
+            if a.family == socket.AF_INET6:
+                try:
+                    address = ipaddress.ip_address(a.address.split("%", 1)[0])
+                except ValueError:
+                    continue
+                if not (address.is_loopback or address.is_link_local):
+                    return True
+    return False
 
 
 def interface_of(ip, interfaces):

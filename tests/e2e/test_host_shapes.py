@@ -80,3 +80,170 @@ def test_worker_uses_checks_and_reports_its_heads_temp_dir(lan):
     assert stop.returncode == 0 and "no running seedcore-boot node under /tmp/ray/seedcore-boot" in stop.stdout
     head.signal(signal.SIGTERM)
     assert head.wait(60) == 0
+
+
+# --- a machine with Docker, several networks, a VPN and tight limits ---------------------------------------
+NOFILE = "--nofile=1024:1024"  # systemd's and many distributions' hard limit for a service or a login
+
+
+def limited(host, *args):
+    """`seedcore-boot ARGS` under a hard open-files limit of 1024, its output collected."""
+    return host.spawn(["prlimit", NOFILE, "--", *BOOT, *args])
+
+
+def test_a_docker_machine_with_several_networks_a_vpn_and_tight_limits(lan):
+    """The head's machine runs Docker (docker0 down with its fe80::, a compose bridge with an IPv6 ULA,
+    docker_gwbridge), has a dual-stack NIC, a second NIC, a VPN, a default route, its name on 127.0.1.1 as
+    Debian writes it, 256 MB of /dev/shm and 1024 open files. The worker's runs Docker too, is dual-stack,
+    has a VPN, no default route and a name that resolves nowhere. Both come up, say which address they
+    advertise on which NIC and why, and `status`, `check-ports` and `stop` answer on both."""
+    h1 = lan(1, ipv6=True, shm_size="256m", hostname="head-laptop")
+    h2 = lan(2, ipv6=True, hostname="worker-7f3a")
+    for h in (h1, h2):
+        h.docker_installed()
+        h.vpn()
+    h1.ip("-6", "addr", "add", "2001:db8:200::1/64", "dev", "eth0", "nodad")  # a global (documentation) IPv6
+    h1.ip("link", "add", "eth1", "type", "veth", "peer", "name", "eth1-peer")  # a second NIC, with carrier
+    h1.ip("addr", "add", "10.201.0.1/24", "dev", "eth1")
+    for dev in ("eth1", "eth1-peer"):
+        h1.ip("link", "set", dev, "up")
+    h1.default_route("10.200.0.254")
+    h1.name_in_hosts("127.0.1.1")
+    h2.name_unresolvable()
+
+    for h, role in ((h1, "head"), (h2, "worker")):
+        free = boot(h, "check-ports", "--role", role)
+        assert free.returncode == 0 and "BUSY" not in free.stdout, free.stdout
+
+    # The head advertises the default route's NIC, says so and names the others (a VPN's among them).
+    dry = boot(h1, "head", "--no-serve", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    said = "# network: node address 10.200.0.1 on eth0 (detected as Ray does: the route towards 8.8.8.8)"
+    assert said in dry.stdout and "10.201.0.1 on eth1" in dry.stdout and "10.8.0.2 on tun0" in dry.stdout
+    assert "172.17.0.1" not in dry.stdout.split(said, 1)[1].splitlines()[0]  # never Docker's bridges
+    assert "# preflight: " in dry.stdout and "ports free" in dry.stdout
+    assert "object store" in dry.stdout and "open files" in dry.stdout
+
+    head = limited(h1, "head", "--no-serve", "--num-cpus", "1")
+    head.wait_line("head ready", timeout=180)
+    assert "node address 10.200.0.1 on eth0" in head.output and "gcs=10.200.0.1:6379" in head.output
+    assert "open files: soft limit raised from 1024" not in head.output  # the hard limit is the ceiling
+    assert "hard limit 1024 keeps it below 65536" in head.output
+
+    dry = boot(h2, "worker", "--address", HEAD, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "# network: node address 10.200.0.2 on eth0 (detected as Ray does: the route towards 10.200.0.1)" \
+        in dry.stdout and "10.8.0.2 on tun0" in dry.stdout
+    worker = limited(h2, "worker", "--address", HEAD, "--num-cpus", "1")
+    worker.wait_line("worker ready", timeout=180)
+    assert "node address 10.200.0.2 on eth0" in worker.output
+
+    for h, role in ((h1, "head"), (h2, "worker")):
+        status = boot(h, "status")
+        assert status.returncode == 0 and status.stdout.startswith(f"{role} (pid "), status.stdout
+        busy = boot(h, "check-ports", "--role", role)
+        assert busy.returncode == 1 and "BUSY" in busy.stdout, busy.stdout
+    for h, proc in ((h2, worker), (h1, head)):
+        stop = boot(h, "stop", timeout=180)
+        assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout
+        assert proc.wait(60) == 0
+        no_traceback(proc.output)
+    assert h2.processes() == [] and h1.processes() == []
+
+    # A third machine on the same LAN with a read-only, then a full temp dir: refused in one line each,
+    # the worker's full one once its head has said which directory its Ray uses.
+    head = h1.boot("head", "--no-serve", "--num-cpus", "1", "--node-ip-address", HEAD_IP)
+    h3 = lan(3)
+    h3.mount_tmpfs("/tmp/ray", size="2g", readonly=True)  # space enough: only the write fails
+    for args in (["head"], ["head", "--dry-run"], ["worker", "--address", HEAD], ["worker", "--address", HEAD,
+                                                                                    "--dry-run"]):
+        line = one_line_refusal(h3.run([*BOOT, *args], timeout=120))
+        assert "cannot write" in line and "/tmp/ray" in line and "Read-only file system" in line, line
+    assert boot(h3, "status").returncode == 1 and boot(h3, "stop").returncode == 0
+    h3.sh("umount", "/tmp/ray")
+    h3.mount_tmpfs("/tmp/ray", size="1m")
+    line = one_line_refusal(h3.run([*BOOT, "head", "--dry-run"]))
+    assert "the temp dir /tmp/ray has 1 MiB free" in line, line
+    head.wait_line("head ready", timeout=180)
+    line = one_line_refusal(h3.run([*BOOT, "worker", "--address", HEAD], timeout=120))
+    assert "the temp dir /tmp/ray has 1 MiB free" in line and "every worker machine can write" in line, line
+    assert h3.processes() == []
+    head.signal(signal.SIGTERM)
+    assert head.wait(60) == 0
+
+
+# --- offline machines: no default route -------------------------------------------------------------------
+def test_an_offline_debian_laptop_comes_up_on_its_host_names_address_and_says_so(host):
+    """No network but loopback, no default route, the host name on 127.0.1.1 as Debian's installer writes
+    /etc/hosts: Ray 2.20 finds no route towards 8.8.8.8 and takes the host name's address, 127.0.1.1. The
+    head comes up there, a one-machine cluster, and says that no other machine could join it."""
+    host.sh("hostname", "debian-laptop")
+    host.name_in_hosts("127.0.1.1")
+    dry = boot(host, "head", "--no-serve", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert ("# network: node address 127.0.1.1 (detected as Ray does: no route towards 8.8.8.8, so host "
+            "name 'debian-laptop'): loopback: this host has no network address but loopback") in dry.stdout
+    head = host.boot("head", "--no-serve", "--num-cpus", "1")
+    head.wait_line("head ready", timeout=180)
+    assert "gcs=127.0.1.1:6379" in head.output
+    assert "the head's node address is 127.0.1.1 (loopback): no worker on another host can join" in head.output
+    status = boot(host, "status")
+    assert status.returncode == 0, status.stdout
+    assert boot(host, "stop", timeout=120).returncode == 0
+    assert head.wait(60) == 0
+    assert host.processes() == []
+
+
+def test_a_host_name_that_resolves_nowhere_falls_back_to_loopback_and_says_so(host):
+    """Ray's fallback when the host name does not resolve either: 127.0.0.1 (a dry run shows it; the start
+    is the same as on the laptop above)."""
+    host.sh("hostname", "nowhere-7f3a")
+    host.name_unresolvable()
+    dry = boot(host, "head", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert ("# network: node address 127.0.0.1 on lo (detected as Ray does: no route towards 8.8.8.8): loopback: "
+            "this host has no network address but loopback") in dry.stdout
+    worker = boot(host, "worker", "--address", "ray-head:6379", "--dry-run")
+    assert worker.returncode == 0, worker.stderr
+    assert "# network: node address: detected towards the head once 'ray-head' resolves" in worker.stdout
+    assert boot(host, "check-ports").returncode == 0 and boot(host, "stop").returncode == 0
+
+
+# --- IPv6 only ----------------------------------------------------------------------------------------------
+def test_ipv6_only_hosts_are_refused_in_one_line_where_ray_cannot_work(lan):
+    """Measured (see nodeaddr.ipv4_only): Ray 2.20 is IPv4 only. On an IPv6-only host its head comes up on
+    127.0.0.1 alone (one machine; the dry run says why), an IPv6 node address makes `ray start` die with
+    "Failed to start GCS", and a worker cannot reach an IPv6 head (its GCS listens on IPv4): both refused
+    before anything starts."""
+    h1, h2 = lan(1, ipv4=False, ipv6=True), lan(2, ipv4=False, ipv6=True)
+    dry = boot(h1, "head", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "no IPv4 address but loopback, and Ray 2.20 runs on IPv4 only" in dry.stdout
+    for args in (["head", "--node-ip-address", "fd00:200::1"], ["head", "--node-ip-address", "fd00:200::1",
+                                                               "--dry-run"]):
+        line = one_line_refusal(h1.run([*BOOT, *args]), code=(2,))
+        assert "node_ip_address fd00:200::1 is IPv6, and Ray 2.20 runs on IPv4 only" in line, line
+    for args in (["worker", "--address", "[fd00:200::1]:6379"], ["worker", "--address", "[fd00:200::1]:6379",
+                                                                 "--dry-run"]):
+        line = one_line_refusal(h2.run([*BOOT, *args]), code=(2,))
+        assert "the head's address fd00:200::1 is IPv6" in line, line
+    # An IPv4 head is out of this host's reach: the worker's wait says so and gives up on its deadline.
+    line = one_line_refusal(h2.run([*BOOT, "worker", "--address", HEAD, "--wait-timeout", "3"], timeout=60))
+    assert "was not reachable within 3 s" in line, line
+    for h in (h1, h2):
+        assert boot(h, "check-ports").returncode == 0
+        status = boot(h, "status")
+        assert status.returncode == 1 and "no seedcore-boot node found" in status.stdout
+        assert boot(h, "stop").returncode == 0
+        assert h.processes() == []
+
+
+# --- /dev/shm as Docker gives it ----------------------------------------------------------------------------
+def test_dockers_default_dev_shm_is_refused_in_one_line(lan):
+    """64 MB, below Ray's 75 MiB minimum object store: refused before anything starts, for either role."""
+    h = lan(1, shm_size="64m")
+    for args in (["head"], ["head", "--dry-run"], ["worker", "--address", HEAD], ["worker", "--address", HEAD,
+                                                                                  "--dry-run"]):
+        line = one_line_refusal(h.run([*BOOT, *args]))
+        assert "/dev/shm" in line, line
+    assert boot(h, "check-ports").returncode == 0 and boot(h, "stop").returncode == 0

@@ -142,6 +142,9 @@ def test_a_host_without_ipv4_but_loopback_says_ray_is_ipv4_only():
     assert "no IPv4 address but loopback, and Ray 2.20 runs on IPv4 only" in out
     with pytest.raises(BootError, match="no IPv4 address but loopback"):
         run(nodeaddr.check, settings(node_ip_address="127.0.0.1"), strict=True, interfaces=v6_only)
+    offline = {"lo": v6_only["lo"], "eth0": [Addr(socket.AF_INET6, "fe80::1%eth0", "ffff:ffff:ffff:ffff::", None, None)]}
+    ip, out = run(nodeaddr.check, settings(node_ip_address="127.0.0.1"), strict=False, interfaces=offline)
+    assert "loopback: this host has no network address but loopback" in out
 
 
 @pytest.mark.parametrize("node_ip,head", [("fd00:200::1", None), (None, "fd00:200::1"), ("::1", "10.0.0.1")])
