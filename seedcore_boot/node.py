@@ -130,6 +130,10 @@ def dry_run_checks(plan, echo):
         nodeaddr.check_head(s, log)
     else:
         state.check_dirs(state.own_dirs(s, role))
+    preflight(plan, log)
+    if plan.tls:
+        log.event("tls", tls.check(plan.tls, s, role))
+    if role == "worker":  # where the start checks it: once the head has answered
         host, port = parse_address(s.head_address)
         try:
             ip = resolve_host(host)
@@ -138,9 +142,6 @@ def dry_run_checks(plan, echo):
                       f"now: {exc.strerror or exc})")
         else:
             nodeaddr.check_worker(s, ip, port, log)
-    if plan.tls:
-        log.event("tls", tls.check(plan.tls, s, role))
-    preflight(plan, log)
 
 
 def preflight(plan, log):

@@ -177,6 +177,9 @@ def check(ports) -> List[PortStatus]:
 
 
 def _short(cmdline, limit=120):
+    """One line of at most `limit` characters: an argument may hold newlines (`python -c "..."`), and the
+    error it goes into is one line."""
+    cmdline = " ".join(cmdline.split())
     return cmdline if len(cmdline) <= limit else cmdline[: limit - 3] + "..."
 
 

@@ -82,6 +82,28 @@ def test_worker_uses_checks_and_reports_its_heads_temp_dir(lan):
     assert head.wait(60) == 0
 
 
+# --- --dry-run says what the start would ------------------------------------------------------------------
+def test_dry_run_runs_the_port_preflight_and_the_address_check_and_fails_as_the_start_would(host):
+    """Before, --dry-run printed the argv and the host checks only: a busy port, or the address check that
+    failed on every machine with Docker (issue 24, defect 1), showed only once the real start ran."""
+    dry = boot(host, "head", "--no-serve", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "# network: node address 127.0.0.1 on lo (detected as Ray does" in dry.stdout
+    assert "# preflight: 12 ports free" in dry.stdout
+    _, pid = host.hold_port(52365)  # the agent's HTTP port, a head's and a worker's
+    for role in (["head"], ["worker", "--address", "10.200.0.1:6379"]):
+        busy = host.run([*BOOT, *role, "--dry-run"])
+        line = one_line_refusal(busy, code=(1,))
+        assert f"port 52365 (dashboard_agent_http) is in use by pid {pid}" in line, line
+        assert busy.stdout.startswith(f"# ray start argv ({role[0]})")  # the plan is printed, then the refusal
+    assert not host.find("raylet") and not host.find("gcs_server")  # nothing was started
+    # A worker's address is checked towards its head (no route to it from this host: Ray would fall back to
+    # loopback), as its start checks it once the head has answered.
+    line = one_line_refusal(host.run([*BOOT, "worker", "--address", "10.200.0.1:6379", "--dashboard-agent-http-port",
+                                      "52366", "--dry-run"]), code=(1,))
+    assert "this node would advertise 127.0.0.1 (detected as Ray does: no route towards 10.200.0.1)" in line, line
+
+
 # --- a machine with Docker, several networks, a VPN and tight limits ---------------------------------------
 NOFILE = "--nofile=1024:1024"  # systemd's and many distributions' hard limit for a service or a login
 

@@ -98,3 +98,12 @@ def test_ray_holders_get_left_over_advice():
 def test_free_port_avoids_what_it_is_told_to():
     first = ports.free_port()
     assert ports.free_port(avoid={first}) != first
+
+
+def test_a_holders_command_line_with_newlines_stays_one_line():
+    # `python -c "<a script>"` holding a port: its argument has newlines, and the busy message is one line.
+    from seedcore_boot.ports import _short
+
+    shown = _short("python -c \nimport socket\ns = socket.socket()\n" + "x" * 200)
+    assert "\n" not in shown and shown.startswith("python -c import socket s = socket.socket()")
+    assert len(shown) == 120 and shown.endswith("...")
