@@ -165,16 +165,8 @@ def test_a_docker_machine_with_several_networks_a_vpn_and_tight_limits(lan):
         assert status.returncode == 0 and status.stdout.startswith(f"{role} (pid "), status.stdout
         busy = boot(h, "check-ports", "--role", role)
         assert busy.returncode == 1 and "BUSY" in busy.stdout, busy.stdout
-    for h, proc in ((h2, worker), (h1, head)):
-        stop = boot(h, "stop", timeout=180)
-        assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout
-        assert proc.wait(60) == 0
-        no_traceback(proc.output)
-    assert h2.processes() == [] and h1.processes() == []
-
     # A third machine on the same LAN with a read-only, then a full temp dir: refused in one line each,
     # the worker's full one once its head has said which directory its Ray uses.
-    head = h1.boot("head", "--no-serve", "--num-cpus", "1", "--node-ip-address", HEAD_IP)
     h3 = lan(3)
     h3.mount_tmpfs("/tmp/ray", size="2g", readonly=True)  # space enough: only the write fails
     for args in (["head"], ["head", "--dry-run"], ["worker", "--address", HEAD], ["worker", "--address", HEAD,
@@ -186,12 +178,16 @@ def test_a_docker_machine_with_several_networks_a_vpn_and_tight_limits(lan):
     h3.mount_tmpfs("/tmp/ray", size="1m")
     line = one_line_refusal(h3.run([*BOOT, "head", "--dry-run"]))
     assert "the temp dir /tmp/ray has 1 MiB free" in line, line
-    head.wait_line("head ready", timeout=180)
     line = one_line_refusal(h3.run([*BOOT, "worker", "--address", HEAD], timeout=120))
     assert "the temp dir /tmp/ray has 1 MiB free" in line and "every worker machine can write" in line, line
     assert h3.processes() == []
-    head.signal(signal.SIGTERM)
-    assert head.wait(60) == 0
+
+    for h, proc in ((h2, worker), (h1, head)):
+        stop = boot(h, "stop", timeout=180)
+        assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout
+        assert proc.wait(60) == 0
+        no_traceback(proc.output)
+    assert h2.processes() == [] and h1.processes() == []
 
 
 # --- offline machines: no default route -------------------------------------------------------------------
