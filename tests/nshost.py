@@ -356,7 +356,8 @@ class Switch:
                         "peer", "name", port, "netns", str(self.pid)], check=True)
         self._ip("link", "set", port, "master", "br0")
         self._ip("link", "set", port, "up")
-        addresses = ([f"{self.SUBNET}.{last_octet}"] if ipv4 else []) + ([f"{self.SUBNET6}{last_octet}"] if ipv6 else [])
+        addresses = ([f"{self.SUBNET}.{last_octet}"] if ipv4 else []) + \
+            ([f"{self.SUBNET6}{last_octet}"] if ipv6 else [])
         for address in addresses:
             v6 = ":" in address
             host.ip("addr", "add", f"{address}/{64 if v6 else 24}", "dev", dev, *(["nodad"] if v6 else []))
