@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import __version__, leftovers, node, ports, settings as settings_mod, tlscmd
+from . import __version__, dryrun, leftovers, node, ports, settings as settings_mod, tlscmd
 from .errors import BootError, usage_error
 from .log import Log
 
@@ -98,7 +98,7 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
     plan = node.make_plan(resolved, role, address=address, ray=ray)
     if dry_run:
         click.echo(node.dry_run_text(plan))
-        node.dry_run_checks(plan, click.echo)
+        dryrun.checks(plan, click.echo)
         return 0
     log = Log(plan.settings.log_format, secrets=plan.secrets)
     return node.run(plan, log, os.environ, wait_first=wait_first)

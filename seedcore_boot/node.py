@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional
 from . import (components, drain, exposure, health, hostcheck, leftovers, nodeaddr, portclaim, redisft, ports,
                raycmd, raylogs, rayenv, raytemp, serve, servedrain, state, tls)
 from .errors import BootError
-from .headwait import HeadLost, parse_address, resolve as resolve_host
+from .headwait import HeadLost, parse_address
 from .log import ms, redact
 from .supervisor import ChildExited, StopRequested, Supervisor
 
@@ -101,47 +101,6 @@ def dry_run_text(plan):
     if plan.serve:
         lines += ["# Serve config (PUT /api/serve/applications/)", json.dumps(plan.serve, indent=2)]
     return "\n".join(lines)
-
-
-class _DryLog:
-    """Log's interface for --dry-run: each event a `# phase: message` line, like the rest of what it prints."""
-
-    def __init__(self, echo):
-        self.echo = echo
-
-    def event(self, phase, msg, level="info", **_):
-        self.echo(f"# {phase}: {msg}" if level == "info" else f"# {phase}: {level.upper()}: {msg}")
-
-    def warn(self, phase, msg, **_):
-        self.event(phase, msg, level="warning")
-
-    def error(self, phase, msg, **_):
-        self.event(phase, msg, level="error")
-
-
-def dry_run_checks(plan, echo):
-    """--dry-run's checks: the ones a start runs before Ray that start nothing (the dirs it writes, the node's
-    address, the TLS files, the ports), in the start's order; a failure raises as the start's would. Only the
-    worker's wait for its head is left out: its address is checked towards the head when the head's name
-    resolves now."""
-    s, role, log = plan.settings, plan.role, _DryLog(echo)
-    if role == "head":
-        state.check_writable(s, role)
-        nodeaddr.check_head(s, log)
-    else:
-        state.check_dirs(state.own_dirs(s, role))
-    preflight(plan, log)
-    if plan.tls:
-        log.event("tls", tls.check(plan.tls, s, role))
-    if role == "worker":  # where the start checks it: once the head has answered
-        host, port = parse_address(s.head_address)
-        try:
-            ip = resolve_host(host)
-        except OSError as exc:
-            log.event("network", f"node address: detected towards the head once {host!r} resolves (it does not "
-                      f"now: {exc.strerror or exc})")
-        else:
-            nodeaddr.check_worker(s, ip, port, log)
 
 
 def preflight(plan, log):
