@@ -106,7 +106,7 @@ def test_readme_the_head(host):
         out = shell(host, line)
         assert out.returncode == 0 and "Traceback" not in out.stderr, f"{line}\n{out.stdout}\n{out.stderr}"
         if "--dry-run" in line:
-            assert "ray start --head" in out.stdout and "--block" in out.stdout, out.stdout
+            assert out.stdout.startswith("# ray start argv (head)") and " start --head --block " in out.stdout, out.stdout
         else:
             assert "gcs_port" in out.stdout and "6379" in out.stdout, out.stdout
 
