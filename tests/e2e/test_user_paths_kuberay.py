@@ -2,7 +2,8 @@
 the real engine): what people do on a running head through `kubectl exec` (#24), here `docker exec` into the
 head pod's Ray container, which is what `kubectl exec` reaches. deploy/kuberay/raycluster.yaml (head and two
 workers), then raycluster-tls.yaml (head and a worker) with `seedcore-boot tls env` before the driver. Each
-cluster is up once for its class and gone before the next."""
+cluster is up once for its class (raycluster.yaml's is test_kuberay.py's `rc` fixture) and gone before the
+next."""
 
 import subprocess
 import sys
@@ -10,27 +11,13 @@ import sys
 import pytest
 
 from tests.e2e import userpaths
-from tests.e2e.test_kuberay import cluster, engine  # noqa: F401  (engine: a fixture, used by name)
+from tests.e2e.test_kuberay import cluster, engine, rc  # noqa: F401  (engine, rc: fixtures, used by name)
 
 pytestmark = pytest.mark.e2e
 
 
 def shell(pod):
     return lambda argv: pod.exec(argv, timeout=300)
-
-
-@pytest.fixture(scope="class")
-def plain(engine, tmp_path_factory):  # noqa: F811
-    op, k = cluster(tmp_path_factory, "raycluster.yaml", "up1", "10.211.21")
-    try:
-        head = k.run(op.head())
-        workers = [k.run(op.worker()) for _ in range(2)]
-        head.wait_ready(300)
-        for w in workers:
-            w.wait_ready(400)
-        yield head, workers
-    finally:
-        k.close()
 
 
 @pytest.fixture(scope="class")
@@ -55,13 +42,13 @@ def with_tls(engine, tmp_path_factory):  # noqa: F811
 
 
 class TestRayCluster:
-    def test_a_driver_in_the_head_pod_spreads_over_the_workers(self, plain):
-        head, workers = plain
+    def test_a_driver_in_the_head_pod_spreads_over_the_workers(self, rc):  # noqa: F811
+        _, _, head, _ = rc
         nodes = userpaths.check_driver_spreads(shell(head))  # the head offers no CPU (num-cpus "0")
         assert len(nodes) == 2, nodes
 
-    def test_ray_status_serve_status_a_job_and_seedcore_boot_status(self, plain):
-        head, _ = plain
+    def test_ray_status_serve_status_a_job_and_seedcore_boot_status(self, rc):  # noqa: F811
+        _, _, head, _ = rc
         userpaths.check_ray_status(shell(head), 3)
         userpaths.check_serve_status(shell(head))
         userpaths.check_job_submit(shell(head))
