@@ -52,6 +52,12 @@ def until_ready(proc):
     return proc.wait_line("head ready in", timeout=240)
 
 
+def name_hosts(host, names):
+    """/etc/hosts of `host` (its own mount namespace) naming these addresses, as a LAN's DNS or compose would."""
+    host.write("/tmp/hosts", "127.0.0.1 localhost\n" + "".join(f"{ip} {name}\n" for name, ip in names.items()))
+    assert host.run(["mount", "--bind", "/tmp/hosts", "/etc/hosts"]).returncode == 0
+
+
 def test_readme_install_and_head(host):
     """`pip install . && seedcore-boot head`, as typed in an activated venv: pip in the machine's own network
     namespace (it needs PyPI, which no throwaway host reaches), the head on a throwaway host."""
@@ -106,7 +112,8 @@ def test_readme_the_head(host):
         out = shell(host, line)
         assert out.returncode == 0 and "Traceback" not in out.stderr, f"{line}\n{out.stdout}\n{out.stderr}"
         if "--dry-run" in line:
-            assert out.stdout.startswith("# ray start argv (head)") and " start --head --block " in out.stdout, out.stdout
+            assert out.stdout.startswith("# ray start argv (head)"), out.stdout
+            assert " start --head --block " in out.stdout, out.stdout
         else:
             assert "gcs_port" in out.stdout and "6379" in out.stdout, out.stdout
 
@@ -118,8 +125,7 @@ def test_readme_worker_joins(lan):
     running = docblocks.commands(docblocks.block("docs/running.md", "test_readme_worker_joins"))
     assert readme == running and len(readme) == 1, (readme, running)
     a, b = lan(1), lan(2)
-    b.write("/tmp/hosts", "127.0.0.1 localhost\n10.200.0.1 ray-head\n")
-    assert b.run(["mount", "--bind", "/tmp/hosts", "/etc/hosts"]).returncode == 0
+    name_hosts(b, {"ray-head": "10.200.0.1"})
     head = a.boot("head", "--no-serve", "--node-ip-address", "10.200.0.1", "--num-cpus", "1")
     worker = None
     try:
@@ -177,12 +183,6 @@ def test_readme_partial_test_commands():
                              capture_output=True, text=True, timeout=1800)
         assert out.returncode == 0 and re.search(r"\d+ tests? collected", out.stdout), \
             f"{line}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
-
-
-def name_hosts(host, names):
-    """/etc/hosts of `host` (its own mount namespace) naming these addresses, as a LAN's DNS or compose would."""
-    host.write("/tmp/hosts", "127.0.0.1 localhost\n" + "".join(f"{ip} {name}\n" for name, ip in names.items()))
-    assert host.run(["mount", "--bind", "/tmp/hosts", "/etc/hosts"]).returncode == 0
 
 
 def test_fault_tolerance_commands(lan):

@@ -37,7 +37,8 @@ def in_node(machine):
 def test_docker_hosts_md_commands(cluster):  # noqa: F811
     a, b, c = cluster
     lines = docblocks.commands(docblocks.block("docs/docker-hosts.md", "test_docker_hosts_md_commands"))
-    assert [l.split("#")[0].split()[:2] for l in lines] == [["docker", "exec"], ["curl", "-s"], ["curl", "127.0.0.1:8000/health"]]
+    assert [l.split("#")[0].split()[:2] for l in lines] == [["docker", "exec"], ["curl", "-s"],
+                                                           ["curl", "127.0.0.1:8000/health"]]
     shell = on(a)
     status = shell(["bash", "-c", lines[0]])
     assert status.returncode == 0 and userpaths.active_nodes(status.stdout) == 3, status.stdout + status.stderr

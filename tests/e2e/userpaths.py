@@ -18,7 +18,8 @@ def where():
     return ray.get_runtime_context().get_node_id()
 print(json.dumps(sorted(set(ray.get([where.remote() for _ in range(16)])))))
 """
-JOB = "import ray; ray.init(); print('job sum', sum(ray.get([ray.remote(lambda x: x * x).remote(i) for i in range(4)])))"
+JOB = ("import ray; ray.init(); "
+       "print('job sum', sum(ray.get([ray.remote(lambda x: x * x).remote(i) for i in range(4)])))")
 
 
 def _out(result):
