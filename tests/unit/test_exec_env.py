@@ -5,8 +5,12 @@ import glob
 import os
 import re
 
+import pytest
 import ray
 import yaml
+
+from seedcore_boot import rayenv
+from seedcore_boot.settings import resolve
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The one Ray variable the compose files set on purpose: its effect (no usage statistics) is wanted in every shell.
@@ -101,3 +105,21 @@ def test_compose_files_pass_our_settings_under_our_names_only():
     ray_names = {(where, name) for where, name, _ in set_variables()
                  if where.endswith(".yml") and name.startswith("RAY_") and name not in RAY_WANTED_IN_COMPOSE}
     assert not ray_names, sorted(ray_names)
+
+
+def compose_env(path, service, shell_env):
+    """A service's environment as compose gives it to the container: ${VAR:-default} from `shell_env`."""
+    doc = yaml.safe_load(open(os.path.join(REPO, "docker", path)))
+    sub = lambda m: shell_env.get(m.group(1)) or m.group(2)  # noqa: E731  (`:-`: unset or empty takes the default)
+    return {k: re.sub(r"\$\{(\w+):-([^}]*)\}", sub, str(v))
+            for k, v in doc["services"][service]["environment"].items()}
+
+
+@pytest.mark.parametrize("path,service", [("docker-compose.yml", "ray-head"), ("ray-head-host.yml", "ray-head-host")])
+def test_the_head_still_gets_the_redis_setting_and_passes_it_to_its_ray_only(path, service):
+    on = resolve({}, compose_env(path, service, {"SEEDCORE_REDIS_ADDRESS": "redis:6379"}), role="head").settings
+    assert on.redis_address == "redis:6379"
+    assert rayenv.child_env(on, "head", {})["RAY_REDIS_ADDRESS"] == "redis:6379"
+    off_env = compose_env(path, service, {})
+    off = resolve({}, off_env, role="head").settings
+    assert off.redis_address is None and "RAY_REDIS_ADDRESS" not in rayenv.child_env(off, "head", off_env)
