@@ -21,6 +21,7 @@ import sys
 import pytest
 
 from tests import docblocks
+from tests.dockerhosts import engine_or_skip
 from tests.nshost import base_env
 
 pytestmark = pytest.mark.e2e
@@ -156,7 +157,6 @@ def test_readme_test_command():
     test extra, the engine, the stand-ins), then pytest on one unit module instead of the whole suite."""
     (line,) = docblocks.commands(docblocks.block("README.md", "test_readme_test_command"))
     assert line == "scripts/test"
-    from tests.dockerhosts import engine_or_skip
     engine_or_skip()
     make_venv()
     out = subprocess.run(["bash", "-c", f"{line} -q tests/unit/test_doc_blocks.py"], cwd=REPO,
@@ -173,6 +173,7 @@ def test_readme_partial_test_commands():
     lines = docblocks.commands(docblocks.block("README.md", "test_readme_partial_test_commands"))
     assert [l.split("#")[0].split()[:3] for l in lines] == [
         ["python", "-m", "pytest"], ["python", "-m", "pytest"], ["scripts/test", "tests/e2e/test_docker.py"]]
+    engine_or_skip()  # scripts/test needs root and installs the rest; the engine up, it leaves it as it is
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
                SEEDCORE_CI_VENV=VENV)
     unit = subprocess.run(["bash", "-c", lines[0]], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
