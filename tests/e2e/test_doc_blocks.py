@@ -45,6 +45,13 @@ def make_venv():
         subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
 
 
+def typed_here(line, env, cwd=REPO, timeout=1800):
+    """`line` typed in a terminal on this machine: bash, SIGINT as a terminal leaves it (a run started in the
+    background by a non-interactive shell ignores it, and ignored signals are inherited)."""
+    return subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def shell(host, line, env=None, timeout=120):
     return host.run(["bash", "-c", line], env=env, timeout=timeout)
 
@@ -66,8 +73,7 @@ def test_readme_install_and_head(host):
     install, _, head = (part.strip() for part in line.split("#")[0].partition("&&"))
     assert (install, head) == ("pip install .", "seedcore-boot head"), line
     make_venv()
-    out = subprocess.run(["bash", "-c", install], cwd=REPO, env=in_venv(), capture_output=True, text=True,
-                         timeout=1200)
+    out = typed_here(install, in_venv())
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert os.path.exists(f"{VENV}/bin/seedcore-boot")
     proc = host.spawn(["bash", "-c", head], env={"PATH": f"{VENV}/bin:{base_env()['PATH']}"})
@@ -119,34 +125,10 @@ def test_readme_the_head(host):
             assert "gcs_port" in out.stdout and "6379" in out.stdout, out.stdout
 
 
-def test_readme_worker_joins(lan):
-    """`seedcore-boot worker --address ray-head:6379` (README and running.md), on a machine where the head's
-    name resolves, as compose's network makes it: /etc/hosts of the worker's host names it."""
-    readme = docblocks.commands(docblocks.block("README.md", "test_readme_worker_joins"))
-    running = docblocks.commands(docblocks.block("docs/running.md", "test_readme_worker_joins"))
-    assert readme == running and len(readme) == 1, (readme, running)
-    a, b = lan(1), lan(2)
-    name_hosts(b, {"ray-head": "10.200.0.1"})
-    head = a.boot("head", "--no-serve", "--node-ip-address", "10.200.0.1", "--num-cpus", "1")
-    worker = None
-    try:
-        until_ready(head)
-        worker = b.spawn(["bash", "-c", readme[0]])
-        worker.wait_line("worker ready", timeout=240)
-        assert "10.200.0.2" in worker.output, worker.output_tail()
-        worker.signal(signal.SIGTERM)
-        assert worker.wait(120) == 0, worker.output_tail()
-    finally:
-        for proc in (worker, head):
-            if proc:
-                proc.kill()
-
-
 def test_security_tls_init(tmp_path):
     """docs/security.md: `seedcore-boot tls init ./tls` makes the CA, its key mode 600."""
     (line,) = docblocks.commands(docblocks.block("docs/security.md", "test_security_tls_init"))
-    out = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=base_env(), capture_output=True, text=True,
-                         timeout=60)
+    out = typed_here(line, base_env(), cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "tls" / "ca.crt").read_text().startswith("-----BEGIN CERTIFICATE-----")
     assert stat.S_IMODE(os.stat(tmp_path / "tls" / "ca.key").st_mode) == 0o600
@@ -159,39 +141,38 @@ def test_readme_test_command():
     assert line == "scripts/test"
     engine_or_skip()
     make_venv()
-    out = subprocess.run(["bash", "-c", f"{line} -q tests/unit/test_doc_blocks.py"], cwd=REPO,
-                         env=dict(os.environ, SEEDCORE_CI_VENV=VENV), capture_output=True, text=True, timeout=1800)
+    out = typed_here(f"{line} -q tests/unit/test_doc_blocks.py", dict(os.environ, SEEDCORE_CI_VENV=VENV))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert " passed" in out.stdout and "failed" not in out.stdout, out.stdout[-2000:]
     assert os.path.exists(f"{VENV}/bin/pytest")  # the test extra went in
 
 
 def test_readme_partial_test_commands():
-    """The partial commands for people working on the code: the unit tests run as written; the e2e module and
-    the container module are collected through the same commands (the suite itself runs those modules in
-    full), so a wrong path or a missing dependency fails here."""
+    """The partial commands for people working on the code, each typed as written plus `--collect-only -q`:
+    the suite itself runs these modules in full, so here a wrong path, a missing dependency or an import
+    error fails; the third goes through scripts/test, install part included, as README's test command does."""
     lines = docblocks.commands(docblocks.block("README.md", "test_readme_partial_test_commands"))
     assert [l.split("#")[0].split()[:3] for l in lines] == [
         ["python", "-m", "pytest"], ["python", "-m", "pytest"], ["scripts/test", "tests/e2e/test_docker.py"]]
     engine_or_skip()  # scripts/test needs root and installs the rest; the engine up, it leaves it as it is
-    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
-               SEEDCORE_CI_VENV=VENV)
-    unit = subprocess.run(["bash", "-c", lines[0]], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert unit.returncode == 0 and " passed" in unit.stdout, unit.stdout[-3000:]
-    for line in lines[1:]:
-        make_venv()
-        out = subprocess.run(["bash", "-c", line.split("#")[0] + " --collect-only -q"], cwd=REPO, env=env,
-                             capture_output=True, text=True, timeout=1800)
+    make_venv()
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", SEEDCORE_CI_VENV=VENV)
+    for line in lines:
+        out = typed_here(line.split("#")[0] + " --collect-only -q", env)
         assert out.returncode == 0 and re.search(r"\d+ tests? collected", out.stdout), \
             f"{line}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
 
 
-def test_fault_tolerance_commands(lan):
-    """docs/fault-tolerance.md: the head against a Redis with a password (the page's `...`: here the Redis's
-    password), the worker with a head_lost_timeout. Three machines: Redis on C, named `redis`; the head on A,
-    named `ray-head`; the worker on B. The head's machine has a default route, as a machine has."""
-    head_line, worker_line = docblocks.commands(docblocks.block("docs/fault-tolerance.md",
-                                                                "test_fault_tolerance_commands"))
+def test_workers_join_by_the_heads_name(lan):
+    """docs/fault-tolerance.md's two lines, and the worker line of README and running.md, on one head: Redis on
+    C, named `redis` (the page's `...` is its password); the head on A, named `ray-head` on B as compose's
+    network names it; on B the plain worker first, stopped, then the fault-tolerance page's. A has a default
+    route, as a machine has (Ray's address detection asks the route to the internet; nothing is sent)."""
+    head_line, ft_worker = docblocks.commands(docblocks.block("docs/fault-tolerance.md",
+                                                              "test_workers_join_by_the_heads_name"))
+    readme = docblocks.commands(docblocks.block("README.md", "test_workers_join_by_the_heads_name"))
+    running = docblocks.commands(docblocks.block("docs/running.md", "test_workers_join_by_the_heads_name"))
+    assert readme == running and len(readme) == 1, (readme, running)
     assert head_line.startswith("REDIS_PASSWORD=... seedcore-boot head --redis-address redis:6379"), head_line
     a, b, c = lan(1), lan(2), lan(3)
     redis = c.spawn(["redis-server", "--port", "6379", "--requirepass", "hunter2", "--save", "", "--appendonly",
@@ -206,11 +187,14 @@ def test_fault_tolerance_commands(lan):
         until_ready(head)
         assert "no earlier cluster in Redis redis:6379" in head.output, head.output_tail()
         assert "hunter2" not in head.output
-        worker = b.spawn(["bash", "-c", worker_line])
-        worker.wait_line("worker ready", timeout=240)
-        for proc in (worker, head):
-            proc.signal(signal.SIGTERM)
-            assert proc.wait(120) == 0, proc.output_tail()
+        for line in (readme[0], ft_worker):
+            worker = b.spawn(["bash", "-c", line])
+            worker.wait_line("worker ready", timeout=240)
+            assert "10.200.0.2" in worker.output, worker.output_tail()  # the address it advertises
+            worker.signal(signal.SIGTERM)
+            assert worker.wait(120) == 0, worker.output_tail()
+        head.signal(signal.SIGTERM)
+        assert head.wait(120) == 0, head.output_tail()
     finally:
         for proc in (worker, head, redis):
             if proc:
