@@ -10,9 +10,9 @@ import re
 
 # A driver as a user writes it: tasks that sleep long enough that one node cannot take them all, spread.
 DRIVER = """
-import json, time, ray
+import json, sys, time, ray
 ray.init()
-@ray.remote(num_cpus=1, scheduling_strategy="SPREAD")
+@ray.remote(num_cpus=float(sys.argv[1]), scheduling_strategy="SPREAD")
 def where():
     time.sleep(0.5)
     return ray.get_runtime_context().get_node_id()
@@ -31,9 +31,10 @@ def active_nodes(text):
     return len(re.findall(r"^\s*1 node_", block, re.M))
 
 
-def check_driver_spreads(run, prefix=()):
-    """`python` on the node: a driver's tasks ran on more than one node. Returns the node ids."""
-    out = run([*prefix, "python", "-c", DRIVER])
+def check_driver_spreads(run, prefix=(), cpus=1):
+    """`python` on the node: a driver's tasks (each needing `cpus`) ran on more than one node. Returns the node
+    ids."""
+    out = run([*prefix, "python", "-c", DRIVER, str(cpus)])
     assert out.returncode == 0, _out(out)[-3000:]
     nodes = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(nodes) > 1, f"every task ran on one node: {nodes}"
