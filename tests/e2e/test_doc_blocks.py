@@ -148,7 +148,7 @@ def test_readme_test_command():
 
 
 def test_readme_partial_test_commands():
-    """The partial commands for people working on the code, each typed as written plus `--collect-only -q`:
+    """The partial commands for people working on the code, each typed as written plus `--collect-only`:
     the suite itself runs these modules in full, so here a wrong path, a missing dependency or an import
     error fails; the third goes through scripts/test, install part included, as README's test command does."""
     lines = docblocks.commands(docblocks.block("README.md", "test_readme_partial_test_commands"))
@@ -158,7 +158,7 @@ def test_readme_partial_test_commands():
     make_venv()
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", SEEDCORE_CI_VENV=VENV)
     for line in lines:
-        out = typed_here(line.split("#")[0] + " --collect-only -q", env)
+        out = typed_here(line.split("#")[0] + " --collect-only", env)
         assert out.returncode == 0 and re.search(r"\d+ tests? collected", out.stdout), \
             f"{line}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
 
