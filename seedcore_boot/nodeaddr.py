@@ -57,10 +57,35 @@ def docker_bridges(interfaces):
         if not _DOCKER_BRIDGE.match(name):
             continue
         for a in addrs:
-            if a.family in (socket.AF_INET, socket.AF_INET6) and a.netmask:
-                address = a.address.split("%", 1)[0]
-                found[address] = (name, ipaddress.ip_network(f"{address}/{a.netmask}", strict=False))
+            network = interface_network(a.family, a.address, a.netmask)
+            if network is not None:
+                found[a.address.split("%", 1)[0]] = (name, network)
     return found
+
+
+def interface_network(family, address, netmask):
+    """The network of one psutil.net_if_addrs() entry, or None (not IP, or a form we cannot read).
+
+    psutil gives a netmask as an address, IPv6 ones too ('ffff:ffff:ffff:ffff::', which ipaddress does not take
+    after a '/'), sometimes None; an IPv6 link-local address carries its scope ('fe80::1%eth0'). No netmask:
+    the address alone (it is still the interface's)."""
+    if family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, str):
+        return None
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if not netmask:
+            return ipaddress.ip_network(ip)
+        mask = str(netmask).split("%", 1)[0]
+        if mask.isdigit():
+            prefix = int(mask)
+        else:  # a mask written as an address of the same family: its leading one bits
+            mask = ipaddress.ip_address(mask)
+            if mask.version != ip.version:
+                return None
+            prefix = ip.max_prefixlen - (int(mask) ^ ((1 << ip.max_prefixlen) - 1)).bit_length()
+        return ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+    except ValueError:
+        return None
 
 
 def unreachable(ip, interfaces, head_ip=None, detected=False):

@@ -91,3 +91,31 @@ def test_host_networking_is_a_container_that_sees_the_machines_bridges(tmp_path)
     assert not nodeaddr.host_networked(MACHINE, markers=(str(tmp_path / "absent"),))  # the machine itself
     bridge_network_container = {"lo": MACHINE["lo"], "eth0": [v4("172.18.0.3", "255.255.0.0")]}
     assert not nodeaddr.host_networked(bridge_network_container, markers=(str(marker),))
+
+
+def test_docker0s_ipv6_link_local_with_psutils_address_form_netmask_is_a_bridge_address():
+    # issue 24 defect 1: docker0, down between containers, keeps this address; psutil gives the IPv6 netmask as
+    # an address, which ipaddress does not take after a '/' (ValueError, a traceback from `head`).
+    machine = {**MACHINE,
+               "docker0": [v4("172.17.0.1", "255.255.0.0"),
+                           Addr(socket.AF_INET6, "fe80::42:41ff:fea1:e2b2", "ffff:ffff:ffff:ffff::", None, None)],
+               "br-0123456789ab": [Addr(socket.AF_INET6, "fe80::1%br-0123456789ab", "ffff:ffff:ffff:ffff::",
+                                        None, None),
+                                   Addr(socket.AF_INET6, "fd00:dead:beef::1", None, None, None)]}
+    bridges = nodeaddr.docker_bridges(machine)
+    assert str(bridges["fe80::42:41ff:fea1:e2b2"][1]) == "fe80::/64"
+    assert str(bridges["fe80::1"][1]) == "fe80::/64"
+    assert str(bridges["fd00:dead:beef::1"][1]) == "fd00:dead:beef::1/128"  # no netmask: the address itself
+    assert str(bridges["172.17.0.1"][1]) == "172.17.0.0/16"
+    ip, out = run(nodeaddr.check_head, settings(node_ip_address="10.0.0.6"), interfaces=machine)
+    assert ip == "10.0.0.6" and "node address 10.0.0.6" in out
+
+
+def test_an_interface_network_is_read_from_any_netmask_form():
+    net = nodeaddr.interface_network
+    assert str(net(socket.AF_INET, "10.1.2.3", "255.255.255.0")) == "10.1.2.0/24"
+    assert str(net(socket.AF_INET, "10.1.2.3", "24")) == "10.1.2.0/24"
+    assert str(net(socket.AF_INET6, "fd00::5", "ffff:ffff:ffff:ff00::")) == "fd00::/56"
+    assert net(socket.AF_INET6, "fd00::5", "255.255.0.0") is None  # a mask of the other family
+    assert net(socket.AF_INET, "10.1.2.3", "33") is None
+    assert net(socket.AF_PACKET, "02:42:41:a1:e2:b2", None) is None  # a MAC address, not IP
