@@ -263,7 +263,7 @@ def tls_group():
 
 @tls_group.command("init")
 @click.argument("directory", metavar="DIR")
-@click.option("--days", type=click.IntRange(1), default=tlscmd.CA_DAYS, show_default=True,
+@click.option("--days", type=click.IntRange(1, tlscmd.MAX_DAYS), default=tlscmd.CA_DAYS, show_default=True,
               help="how long the CA is valid")
 def tls_init(directory, days):
     """Make the cluster's CA in DIR: ca.crt and ca.key (mode 600). Never replaces one."""
@@ -278,7 +278,7 @@ def tls_init(directory, days):
 @click.option("--dns-name", "dns_names", multiple=True, metavar="NAME", help="another name (or address) in it")
 @click.option("--this-host", is_flag=True, help="also this host's name and addresses: a node's certificate made "
               "before it starts (a Kubernetes init container)")
-@click.option("--days", type=click.IntRange(1), default=tlscmd.tls.ISSUED_DAYS, show_default=True)
+@click.option("--days", type=click.IntRange(1, tlscmd.MAX_DAYS), default=tlscmd.tls.ISSUED_DAYS, show_default=True)
 def tls_issue(out_dir, ca_dir, name, dns_names, this_host, days):
     """Issue a certificate for a driver or ray:// client and print the variables that give it to Ray."""
     return tlscmd.issue_client(out_dir, name, ca_dir, _resolve(None, {}).settings, dns_names, days, click.echo,

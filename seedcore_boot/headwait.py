@@ -14,6 +14,7 @@ import time
 from . import RAY_VERSION, nodeaddr, tls
 from .errors import BootError, usage_error
 from .gcsprobe import check_gcs, cluster_versions, handshake_failure
+from .values import host_problem
 
 BACKOFF_CAP = 0.25
 
@@ -38,8 +39,9 @@ def parse_address(text):
             ipaddress.IPv6Address(host)
         except ValueError:
             raise bad from None
-    elif any(c.isspace() or c in "/@" for c in host):
-        raise bad
+    elif host_problem(host):  # an empty or over-long DNS label: UnicodeError from every socket call
+        raise usage_error(f"bad head address {text!r}: {host_problem(host)}",
+                          "give the head's GCS as HOST:PORT, e.g. ray-head:6379")
     return host, int(port)
 
 

@@ -73,8 +73,13 @@ _DROP_WHEN_EMPTY = ("RAY_REDIS_ADDRESS", "RAY_external_storage_namespace")
 
 
 def child_env(settings, role, base_env, ours=True):
-    """A new dict for the child; never mutates base_env (os.environ)."""
-    env = {k: v for k, v in base_env.items() if not (k in _DROP_WHEN_EMPTY and not v.strip())}
+    """A new dict for the child; never mutates base_env (os.environ).
+
+    With tls off, Ray's TLS variables are not passed on: a RAY_USE_TLS=1 left exported in the shell (tls set
+    off by a flag or $SEEDCORE_BOOT_TLS... conflicts are refused by settings) would make every Ray process speak
+    TLS without certificates (Ray 2.20 tls_utils.load_certs_from_env: KeyError), and our GCS calls plain gRPC."""
+    off = () if tls.plan(settings, role) else tls.ENV_NAMES
+    env = {k: v for k, v in base_env.items() if not (k in _DROP_WHEN_EMPTY and not v.strip()) and k not in off}
     env.update((k, v) for k, v in additions(settings, role, ours).items()
                if not (k in RAY_DEFAULTS and k in base_env))
     return env
