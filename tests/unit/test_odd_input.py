@@ -356,3 +356,41 @@ def test_a_nul_in_a_yaml_setting_is_one_usage_line(tmp_path):
 def test_serve_config_dates_as_plain_values():
     assert serve.plain({"d": datetime.date(2024, 5, 1), "t": [datetime.time(12, 0)]}, "x") == \
         {"d": "2024-05-01", "t": ["12:00:00"]}
+
+
+# --- found by the property tests (test_props_*.py) ----------------------------------------------------------
+def _cgroup(tmp_path, files):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return str(tmp_path)
+
+
+def test_a_memory_limit_of_thousands_of_digits_is_no_limit(tmp_path):
+    # int() refuses more than 4300 digits (ValueError): a traceback from every host check before
+    from seedcore_boot import hostcheck, objectstore
+
+    root = _cgroup(tmp_path, {"memory.max": "9" * 5000})
+    assert objectstore.memory_limit(root) is None
+    assert hostcheck.memory(root, total=2**34).size is None
+
+
+@pytest.mark.parametrize("files", [
+    {"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "nan"},  # was math.floor(nan): ValueError
+    {"cpu/cpu.cfs_quota_us": "inf", "cpu/cpu.cfs_period_us": "100000"},
+    {"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "-5"},
+    {"cpu.max": "1" * 30 + " 100000"},
+])
+def test_a_cpu_quota_that_is_no_number_is_no_limit(tmp_path, files):
+    from seedcore_boot import hostcheck
+
+    found = hostcheck.cgroup_cpus(_cgroup(tmp_path, files))
+    assert found["quota"] is None
+    assert hostcheck.cpus(None, found, 4)[1].message.startswith("CPUs: 4 ")
+
+
+@pytest.mark.parametrize("text", ["3-1", "\u00b2", "0-99999999999999999999999"])
+def test_a_cpuset_that_is_no_list_of_cpus_is_unreadable(text):
+    from seedcore_boot import hostcheck
+
+    assert hostcheck.cpuset_count(text) is None  # "3-1" counted -1 CPUs
