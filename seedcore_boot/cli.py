@@ -240,19 +240,19 @@ def serve_status(config_path, address, as_json, **opts):
     details, err = serve.instance(url)
     if details is None:
         raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
-    apps = details.get("applications") or {}
+    apps = serve.mappings(details, "applications")
     healthy = bool(apps) and all(a.get("status") == "RUNNING" for a in apps.values())
     if as_json:
         click.echo(json.dumps({"healthy": healthy, "applications": {
             n: {"status": a.get("status"), "route_prefix": a.get("route_prefix"), "message": a.get("message"),
-                "deployments": {d: dep.get("status") for d, dep in (a.get("deployments") or {}).items()}}
+                "deployments": {d: dep.get("status") for d, dep in serve.mappings(a, "deployments").items()}}
             for n, a in apps.items()}}, indent=2))
     else:
         if not apps:
             click.echo("no Serve applications")
         for name, a in apps.items():
             msg = serve.app_message(a) if a.get("status") != "RUNNING" else ""
-            click.echo(f"{name:<16} {a.get('status'):<14} {a.get('route_prefix') or '-':<12} {msg}")
+            click.echo(f"{name:<16} {a.get('status')!s:<14} {a.get('route_prefix') or '-'!s:<12} {msg}")
     return 0 if healthy else 1
 
 

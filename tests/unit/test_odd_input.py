@@ -31,13 +31,14 @@ def settings_from(env=None, flags=None, config=None):
 
 
 def run_cli(monkeypatch, capsys, *argv):
-    """(exit code, stderr) of seedcore-boot in this process, with no SEEDCORE_/RAY_ variable of ours."""
+    """(exit code, stderr, stdout) of seedcore-boot in this process, with no SEEDCORE_/RAY_ variable of ours."""
     for k in list(os.environ):
         if k.startswith(("SEEDCORE_", "RAY_")):
             monkeypatch.delenv(k)
     with pytest.raises(SystemExit) as exited:
         cli.main(list(argv))
-    return exited.value.code, capsys.readouterr().err
+    out = capsys.readouterr()
+    return exited.value.code, out.err, out.out
 
 
 # --- files that are not UTF-8 ---------------------------------------------------------------------------
@@ -149,23 +150,23 @@ def test_host_settings_and_redis_addresses_with_a_bad_label_are_usage_lines():
 
 def test_tls_issue_with_a_non_ascii_name_is_one_usage_line(tmp_path, monkeypatch, capsys):
     assert run_cli(monkeypatch, capsys, "tls", "init", str(tmp_path / "ca"))[0] == 0
-    code, err = run_cli(monkeypatch, capsys, "tls", "issue", str(tmp_path), "--ca-dir", str(tmp_path / "ca"),
-                        "--name", "caf\u00e9")
+    code, err, _ = run_cli(monkeypatch, capsys, "tls", "issue", str(tmp_path), "--ca-dir", str(tmp_path / "ca"),
+                           "--name", "caf\u00e9")
     assert code == 2 and "--name 'caf\u00e9' cannot name a certificate: not ASCII; its IDNA form is 'xn--caf-dma'" \
         in err and len(err.strip().splitlines()) == 1
-    code, err = run_cli(monkeypatch, capsys, "tls", "issue", str(tmp_path), "--ca-dir", str(tmp_path / "ca"),
-                        "--name", "../elsewhere")
+    code, err, _ = run_cli(monkeypatch, capsys, "tls", "issue", str(tmp_path), "--ca-dir", str(tmp_path / "ca"),
+                           "--name", "../elsewhere")
     assert code == 2 and "cannot name a certificate" in err
     assert not (tmp_path / "café.crt").exists() and not (tmp_path.parent / "elsewhere.crt").exists()
-    code, _ = run_cli(monkeypatch, capsys, "tls", "issue", str(tmp_path), "--ca-dir", str(tmp_path / "ca"),
-                      "--name", "xn--caf-dma")
+    code, _, _ = run_cli(monkeypatch, capsys, "tls", "issue", str(tmp_path), "--ca-dir", str(tmp_path / "ca"),
+                         "--name", "xn--caf-dma")
     assert code == 0 and (tmp_path / "xn--caf-dma.crt").exists()
 
 
 @pytest.mark.parametrize("command", [["init", "CA"], ["issue", "OUT", "--ca-dir", "CA"]])
 def test_tls_days_beyond_a_century_are_one_usage_line(tmp_path, monkeypatch, capsys, command):
     argv = [str(tmp_path / a) if a in ("CA", "OUT") else a for a in command]
-    code, err = run_cli(monkeypatch, capsys, "tls", *argv, "--days", "3000000")
+    code, err, _ = run_cli(monkeypatch, capsys, "tls", *argv, "--days", "3000000")
     assert code == 2 and "3000000 is not in the range 1<=x<=36500" in err and "Traceback" not in err
 
 
@@ -394,3 +395,42 @@ def test_a_cpuset_that_is_no_list_of_cpus_is_unreadable(text):
     from seedcore_boot import hostcheck
 
     assert hostcheck.cpuset_count(text) is None  # "3-1" counted -1 CPUs
+
+
+def test_serve_status_prints_an_answer_with_nulls_and_odd_entries(monkeypatch, capsys):
+    # `serve status` formatted a null status with a width: TypeError from NoneType.__format__
+    body = json.dumps({"applications": {"a": {"status": None, "route_prefix": None, "deployments": [1]},
+                                        "b": "not an app"}}).encode()
+    srv = _one_answer(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    try:
+        code, _, out = run_cli(monkeypatch, capsys, "serve", "status", "--address",
+                               f"http://127.0.0.1:{srv.getsockname()[1]}")
+    finally:
+        srv.close()
+    assert code == 1 and out.split() == ["a", "None", "-", "(no", "message)"]
+
+
+def test_an_error_status_whose_body_breaks_off_is_a_failed_probe():
+    # the body of an HTTPError was read outside the try: IncompleteRead escaped the probe
+    srv = _one_answer(b"HTTP/1.0 300 x\r\nContent-Length: 1\r\n\r\n")
+    try:
+        ok, detail = health.Probe("agent", f"http://127.0.0.1:{srv.getsockname()[1]}/x").once(timeout=5)
+    finally:
+        srv.close()
+    assert not ok and detail.startswith("HTTP 300: not an HTTP answer (IncompleteRead")
+
+
+def test_a_tail_of_no_lines_is_empty(tmp_path):
+    from seedcore_boot import raylogs
+
+    (tmp_path / "raylet.out").write_text("a\nb\n")
+    assert raylogs.tail(str(tmp_path / "raylet.out"), 0) == []  # keep[-0:] was every line
+
+
+def test_a_resource_list_with_a_value_that_is_no_number_is_shown_as_written():
+    from types import SimpleNamespace
+
+    from seedcore_boot import components
+
+    raylet = SimpleNamespace(cmdline=lambda: ["raylet", "--static_resource_list=CPU,2,memory,lots"])
+    assert components.advertised([(raylet, "raylet")]) == "CPU=2 memory=lots"  # float('lots'): ValueError
