@@ -434,3 +434,33 @@ def test_a_resource_list_with_a_value_that_is_no_number_is_shown_as_written():
 
     raylet = SimpleNamespace(cmdline=lambda: ["raylet", "--static_resource_list=CPU,2,memory,lots"])
     assert components.advertised([(raylet, "raylet")]) == "CPU=2 memory=lots"  # float('lots'): ValueError
+
+
+def _can_unshare():
+    try:
+        return subprocess.run(["unshare", "-nu", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs unshare -nu (root, or user namespaces)")
+def test_detection_on_a_host_without_a_route_whose_name_has_an_empty_label():
+    # Ray's fallback is the host name's address; gethostbyname('a..b') raised UnicodeError, not OSError.
+    # A network namespace of its own has no route; a UTS namespace of its own lets it take that name.
+    code = ("import socket; socket.sethostname('a..b'); from seedcore_boot import nodeaddr; "
+            "print(nodeaddr.detect('8.8.8.8', 53))")
+    r = subprocess.run(["unshare", "-nu", sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "('127.0.0.1', 'no route towards 8.8.8.8')"
+
+
+@pytest.mark.parametrize("host, expected", [("caf\u00e9", "xn--caf-dma"), ("bad_name!", None)])
+def test_a_host_name_a_certificate_cannot_hold_is_given_in_idna_form_or_left_to_the_addresses(
+        monkeypatch, host, expected):
+    from seedcore_boot import certs, tls
+
+    monkeypatch.setattr(socket, "gethostname", lambda: host)
+    names = tls.names_for(settings_from(), "127.0.0.1")
+    assert host not in names and (expected is None or expected in names)
+    ca, key = certs.make_ca("test CA", 30)
+    assert certs.names_in(certs.issue(ca, key, names, 1, "node")[0]) != []  # was ValueError from cryptography
