@@ -464,3 +464,10 @@ def test_a_host_name_a_certificate_cannot_hold_is_given_in_idna_form_or_left_to_
     assert host not in names and (expected is None or expected in names)
     ca, key = certs.make_ca("test CA", 30)
     assert certs.names_in(certs.issue(ca, key, names, 1, "node")[0]) != []  # was ValueError from cryptography
+
+
+def test_an_error_quoting_a_value_with_a_line_break_is_still_one_line():
+    from seedcore_boot import kuberay
+
+    text = usage(kuberay.pod, {kuberay.ENV: "ray start --x=`\nid`"})  # was two lines: the snippet's own break
+    assert "command substitution (`\\nid`" in text
