@@ -20,7 +20,6 @@ def result_or_boot_error(fn, *args, **kwargs):
 # Text as machines and users write it: mostly printable ASCII, sometimes anything at all.
 ascii_text = st.text(alphabet=string.printable, max_size=20)
 any_text = st.one_of(ascii_text, st.text(max_size=20))
-words = st.text(alphabet=string.ascii_letters + string.digits + "-_.:/%", max_size=30)
 
 # YAML/JSON-like values: what a settings or config file can hold after a safe load.
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), any_text, st.dates(), st.datetimes(),

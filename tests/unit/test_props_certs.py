@@ -2,12 +2,10 @@
 around anything, and real certificates made by other tools with whatever extensions they chose (no SAN, URI or
 e-mail names, no key usage, not a CA). Read by certs.py for the TLS preflight."""
 
+import base64
 import datetime
 import os
-import shutil
-import tempfile
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,16 +21,9 @@ KEY = ec.generate_private_key(ec.SECP256R1())
 CA, CA_KEY = certs.make_ca("props CA", 30)
 
 
-@pytest.fixture(scope="module")
-def scratch():
-    root = tempfile.mkdtemp(prefix="props-certs-")
-    yield root
-    shutil.rmtree(root)
-
-
 armoured = st.tuples(st.sampled_from(["CERTIFICATE", "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY",
                                       "ENCRYPTED PRIVATE KEY", "X"]), st.binary(max_size=60)).map(
-    lambda t: b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (t[0].encode(), __import__("base64").encodebytes(t[1]),
+    lambda t: b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (t[0].encode(), base64.encodebytes(t[1]),
                                                                 t[0].encode()))
 files = st.one_of(st.binary(max_size=80), armoured, armoured.map(lambda a: certs.cert_pem(CA) + a))
 

@@ -2,8 +2,6 @@
 (psutil.net_connections, pointed at a procfs of our making) and then by exposure.measure."""
 
 import os
-import shutil
-import tempfile
 from unittest import mock
 
 import psutil
@@ -21,14 +19,12 @@ HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when re
 
 
 @pytest.fixture(scope="module")
-def procfs():
-    root = tempfile.mkdtemp(prefix="props-procfs-")
-    os.makedirs(f"{root}/net")
-    os.makedirs(f"{root}/{os.getpid()}/fd")
+def procfs(scratch):
+    os.makedirs(f"{scratch}/net")
+    os.makedirs(f"{scratch}/{os.getpid()}/fd")
     for fd, inode in enumerate(OURS, start=3):
-        os.symlink(f"socket:[{inode}]", f"{root}/{os.getpid()}/fd/{fd}")
-    yield root
-    shutil.rmtree(root)
+        os.symlink(f"socket:[{inode}]", f"{scratch}/{os.getpid()}/fd/{fd}")
+    return scratch
 
 
 def line(i, hexdigits, local, port, remote, rport, state, inode):

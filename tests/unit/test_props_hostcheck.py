@@ -4,9 +4,7 @@ store against the memory left)."""
 
 import os
 import shutil
-import tempfile
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,13 +28,6 @@ kernel_like = st.one_of(
 )
 content = st.one_of(kernel_like.map(str.encode), st.binary(max_size=30))
 cgroup_files = st.dictionaries(st.sampled_from(FILES), content, max_size=len(FILES))
-
-
-@pytest.fixture(scope="module")
-def scratch():
-    root = tempfile.mkdtemp(prefix="props-cgroup-")
-    yield root
-    shutil.rmtree(root)
 
 
 def make(root, files):

@@ -5,9 +5,7 @@ and any bytes on a port a health probe asks for HTTP (health.py)."""
 import io
 import json
 import os
-import shutil
 import socket
-import tempfile
 import threading
 
 import pytest
@@ -32,16 +30,9 @@ records = st.one_of(
 )
 
 
-@pytest.fixture(scope="module")
-def temp_dir():
-    root = tempfile.mkdtemp(prefix="props-state-")
-    yield root
-    shutil.rmtree(root)
-
-
 @given(records, records)
-def test_any_node_and_ready_file_gives_a_status(temp_dir, node_text, ready_text):
-    s = resolve({}, {"SEEDCORE_BOOT_TEMP_DIR": temp_dir}).settings
+def test_any_node_and_ready_file_gives_a_status(scratch, node_text, ready_text):
+    s = resolve({}, {"SEEDCORE_BOOT_TEMP_DIR": scratch}).settings
     os.makedirs(s.state_dir(), exist_ok=True)
     with open(state.node_file(s, "head"), "w") as fh:
         fh.write(node_text)
@@ -65,8 +56,8 @@ addresses = st.one_of(any_text, st.tuples(st.one_of(st.sampled_from(["ray-head",
 def test_any_head_or_redis_address_parses_or_is_one_usage_line(text):
     for parse in (headwait.parse_address, redisft.parse_address):
         got = result_or_boot_error(parse, text)
-        if isinstance(got, tuple):  # what is parsed must be something a socket call takes without UnicodeError
-            got[0].encode("idna") if ":" not in got[0] else None
+        if isinstance(got, tuple) and ":" not in got[0]:
+            got[0].encode("idna")  # how socket calls encode a name: UnicodeError for one they cannot take
 
 
 @given(st.one_of(st.binary(max_size=30), st.tuples(st.sampled_from([b"+", b"-", b":", b"$", b"*", b""]),

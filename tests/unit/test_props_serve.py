@@ -4,10 +4,7 @@ plain JSON (what the PUT sends) and give the head its binding and health routes.
 
 import json
 import os
-import shutil
-import tempfile
 
-import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,13 +48,6 @@ def check_config(data, label="props"):
 @given(config)
 def test_any_serve_config_validates_to_plain_json_or_is_one_usage_line(data):
     check_config(data)
-
-
-@pytest.fixture(scope="module")
-def scratch():
-    root = tempfile.mkdtemp(prefix="props-serve-")
-    yield root
-    shutil.rmtree(root)
 
 
 def _dumped(data, encoding):

@@ -2,10 +2,7 @@
 any bytes, and KubeRay's KUBERAY_GEN_RAY_START_CMD (kuberay.py) as the operator writes it and as anything else."""
 
 import os
-import shutil
-import tempfile
 
-import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -36,13 +33,6 @@ def test_any_raw_value_of_any_setting_parses_or_is_one_usage_line(name, raw):
 @given(st.dictionaries(field_names.flatmap(lambda n: st.sampled_from(env_names(n))), plausible, max_size=4))
 def test_any_environment_resolves_or_is_one_usage_line(env):
     result_or_boot_error(resolve, {}, env)
-
-
-@pytest.fixture(scope="module")
-def scratch():
-    root = tempfile.mkdtemp(prefix="props-settings-")
-    yield root
-    shutil.rmtree(root)
 
 
 def _dumped(mapping):
