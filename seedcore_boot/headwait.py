@@ -32,7 +32,8 @@ def parse_address(text):
         host, sep, port = raw.rpartition(":")
         if ":" in host:  # an IPv6 address without brackets: where does it end and the port begin?
             raise bad
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    # isascii: "²".isdigit() is true, and int("²") a ValueError (found by test_props_peers.py)
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
         raise bad
     if ":" in host:
         try:

@@ -471,3 +471,7 @@ def test_an_error_quoting_a_value_with_a_line_break_is_still_one_line():
 
     text = usage(kuberay.pod, {kuberay.ENV: "ray start --x=`\nid`"})  # was two lines: the snippet's own break
     assert "command substitution (`\\nid`" in text
+
+
+def test_a_head_port_of_a_digit_int_cannot_read_is_one_usage_line():
+    assert "bad head address '0:\u00b2'" in usage(headwait.parse_address, "0:\u00b2")  # was int('²'): ValueError
