@@ -9,6 +9,7 @@ Ray's gRPC (BoringSSL, C++ and Python) accepts them. A CA of the user's may be R
 import datetime
 import ipaddress
 import os
+import re
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .errors import usage_error
+from .values import host_problem
 
 SKEW = datetime.timedelta(minutes=5)  # not_before this far back: a node whose clock is a little behind accepts it
 
@@ -55,7 +57,27 @@ def _general_name(name):
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
-        return x509.DNSName(name)
+        pass
+    why = dns_name_problem(name)
+    if why:
+        raise usage_error(f"{name!r} cannot be a name in a certificate: {why}",
+                          "give a DNS name (letters, digits, '-', '.') or an IP address")
+    return x509.DNSName(name)
+
+
+def dns_name_problem(name):
+    """Why `name` cannot be a DNSName in a certificate (cryptography raises ValueError for a non-ASCII one;
+    TLS clients compare A-labels), or None."""
+    if not name.isascii():
+        try:
+            return f"not ASCII; its IDNA form is {name.encode('idna').decode()!r}"
+        except UnicodeError:
+            return "not ASCII"
+    if name.startswith("*."):
+        name = name[2:]
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        return "only letters, digits, '-', '_' and '.' (and a leading '*.')"
+    return host_problem(name)
 
 
 def issue(ca_cert, ca_key, names, days, common_name, at=None, not_before=None):
@@ -207,7 +229,8 @@ def validity_problem(cert, margin_days, at=None):
         return f"is not valid before {_day(cert.not_valid_before_utc)} (is this machine's clock right?)"
     if cert.not_valid_after_utc <= at:
         return f"expired on {_day(cert.not_valid_after_utc)}"
-    if cert.not_valid_after_utc <= at + datetime.timedelta(days=margin_days):
+    # As a difference: at + a margin of a billion days would overflow datetime (tls_expiry_margin_days is a count).
+    if cert.not_valid_after_utc - at <= datetime.timedelta(days=min(margin_days, datetime.timedelta.max.days)):
         return (f"expires on {_day(cert.not_valid_after_utc)}, within tls_expiry_margin_days ({margin_days}): "
                 "connections to this node would start failing then")
     return None

@@ -243,19 +243,19 @@ def serve_status(config_path, address, as_json, **opts):
     details, err = serve.instance(url)
     if details is None:
         raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
-    apps = details.get("applications") or {}
+    apps = serve.mappings(details, "applications")
     healthy = bool(apps) and all(a.get("status") == "RUNNING" for a in apps.values())
     if as_json:
         click.echo(json.dumps({"healthy": healthy, "applications": {
             n: {"status": a.get("status"), "route_prefix": a.get("route_prefix"), "message": a.get("message"),
-                "deployments": {d: dep.get("status") for d, dep in (a.get("deployments") or {}).items()}}
+                "deployments": {d: dep.get("status") for d, dep in serve.mappings(a, "deployments").items()}}
             for n, a in apps.items()}}, indent=2))
     else:
         if not apps:
             click.echo("no Serve applications")
         for name, a in apps.items():
             msg = serve.app_message(a) if a.get("status") != "RUNNING" else ""
-            click.echo(f"{name:<16} {a.get('status'):<14} {a.get('route_prefix') or '-':<12} {msg}")
+            click.echo(f"{name:<16} {a.get('status')!s:<14} {a.get('route_prefix') or '-'!s:<12} {msg}")
     return 0 if healthy else 1
 
 
@@ -266,7 +266,7 @@ def tls_group():
 
 @tls_group.command("init")
 @click.argument("directory", metavar="DIR")
-@click.option("--days", type=click.IntRange(1), default=tlscmd.CA_DAYS, show_default=True,
+@click.option("--days", type=click.IntRange(1, tlscmd.MAX_DAYS), default=tlscmd.CA_DAYS, show_default=True,
               help="how long the CA is valid")
 def tls_init(directory, days):
     """Make the cluster's CA in DIR: ca.crt and ca.key (mode 600). Never replaces one."""
@@ -281,7 +281,7 @@ def tls_init(directory, days):
 @click.option("--dns-name", "dns_names", multiple=True, metavar="NAME", help="another name (or address) in it")
 @click.option("--this-host", is_flag=True, help="also this host's name and addresses: a node's certificate made "
               "before it starts (a Kubernetes init container)")
-@click.option("--days", type=click.IntRange(1), default=tlscmd.tls.ISSUED_DAYS, show_default=True)
+@click.option("--days", type=click.IntRange(1, tlscmd.MAX_DAYS), default=tlscmd.tls.ISSUED_DAYS, show_default=True)
 def tls_issue(out_dir, ca_dir, name, dns_names, this_host, days):
     """Issue a certificate for a driver or ray:// client and print the variables that give it to Ray."""
     return tlscmd.issue_client(out_dir, name, ca_dir, _resolve(None, {}).settings, dns_names, days, click.echo,

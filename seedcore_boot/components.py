@@ -53,12 +53,22 @@ def advertised(components):
             arg = next((a for a in proc.cmdline() if a.startswith("--static_resource_list=")), "")
         except psutil.Error:
             return "unknown"
-        items = arg.split("=", 1)[-1].split(",")
-        pairs = dict(zip(items[::2], items[1::2]))
-        shown = []
-        for key in ("CPU", "GPU", "memory", "object_store_memory"):
-            if key in pairs:
-                value = float(pairs[key])
-                shown.append(f"{key}={value / 2**30:.2f}GiB" if "memory" in key else f"{key}={value:g}")
-        return " ".join(shown) or "unknown"
+        return resource_list(arg)
     return "unknown"
+
+
+def resource_list(arg):
+    """"CPU=2 memory=10.5GiB ..." from the raylet's --static_resource_list=NAME,VALUE,...; a value that is no
+    number is shown as Ray wrote it (the line is for people; it must never stop a start)."""
+    items = arg.split("=", 1)[-1].split(",")
+    pairs = dict(zip(items[::2], items[1::2]))
+    shown = []
+    for key in ("CPU", "GPU", "memory", "object_store_memory"):
+        if key in pairs:
+            try:
+                value = float(pairs[key])
+            except ValueError:
+                shown.append(f"{key}={pairs[key][:40]}")
+                continue
+            shown.append(f"{key}={value / 2**30:.2f}GiB" if "memory" in key else f"{key}={value:g}")
+    return " ".join(shown) or "unknown"

@@ -251,7 +251,8 @@ def page(cli=None):
         "",
         "1. the default (the tables below);",
         "2. the YAML settings file given by `--config FILE` or `$SEEDCORE_BOOT_CONFIG`: a mapping of the "
-        "setting names below to values (an unknown key is an error);",
+        "setting names below to values (an unknown key is an error), in UTF-8 (UTF-16 or UTF-32 with a byte "
+        "order mark, as PowerShell writes, is read too; a Serve config file likewise);",
         "3. in a KubeRay pod, the `ray start` command KubeRay generated for it (`KUBERAY_GEN_RAY_START_CMD`: "
         "the pod's rayStartParams and resource limits); a value given there and, differently, in another "
         "source is an error that names both, except `ray_args`, which are joined (see [Kubernetes](kubernetes.md));",
@@ -265,8 +266,9 @@ def page(cli=None):
         "",
         "Values: a switch is `true`/`false` (also 1/0, yes/no, on/off) and as a flag `--x`/`--no-x`; "
         "BYTES is a number of bytes or one with a binary unit, as Docker's shm_size (`512mb`, `2gb`); "
-        "SECONDS may have a fraction; a PATH must be absolute; `ray_args` is one shell-quoted string in the "
-        "environment or YAML, a list in YAML, and the words after `--` on the command line.",
+        "SECONDS may have a fraction (not inf or nan); a PATH must be absolute; `ray_args` is one shell-quoted "
+        "string in the environment or YAML (quote an apostrophe: `\"--node-name=bob's-node\"`), a list in YAML, "
+        "and the words after `--` on the command line.",
         "",
         "Mutual TLS is described in [Security](security.md); the [README](../README.md) has the overview.",
         "",

@@ -16,7 +16,9 @@ class BootError(Exception):
         self.exit_code = exit_code
 
     def __str__(self):
-        return f"{self.message}; {self.hint}" if self.hint else self.message
+        text = f"{self.message}; {self.hint}" if self.hint else self.message
+        # One line whatever the message quotes: a value from a file or a variable may hold a line break.
+        return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def usage_error(message, hint=None):

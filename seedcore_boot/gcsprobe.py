@@ -12,28 +12,33 @@ handshake_failure() turns a handshake that failed into its cause.
 """
 
 import importlib
+import json
 import os
 import sys
 from typing import NamedTuple, Optional
+
+from .errors import BootError
 
 _CHECK_ALIVE = "/ray.rpc.NodeInfoGcsService/CheckAlive"  # the call `ray start` itself uses to probe the GCS
 
 
 def _fields(buf):
-    """Top-level (field number, value) pairs of a protobuf message; enough for CheckAliveReply."""
+    """Top-level (field number, value) pairs of a protobuf message; ValueError for anything that is not one
+    (a GCS reply is read from whatever answers on the port: a field cut short, or a number where a message
+    should be, must not pass as data)."""
+    if not isinstance(buf, bytes):
+        raise ValueError("a number where a message was expected")
     i, out = 0, []
     while i < len(buf):
         key, i = _varint(buf, i)
         num, wire = key >> 3, key & 7
         if wire == 0:
             val, i = _varint(buf, i)
-        elif wire == 2:
-            n, i = _varint(buf, i)
+        elif wire in (1, 2, 5):
+            n, i = (_varint(buf, i) if wire == 2 else ({1: 8, 5: 4}[wire], i))
+            if i + n > len(buf):
+                raise ValueError("a field runs past the end of the message")
             val, i = buf[i:i + n], i + n
-        elif wire == 5:
-            val, i = buf[i:i + 4], i + 4
-        elif wire == 1:
-            val, i = buf[i:i + 8], i + 8
         else:
             raise ValueError("unsupported wire type")
         out.append((num, val))
@@ -43,12 +48,29 @@ def _fields(buf):
 def _varint(buf, i):
     shift = result = 0
     while True:
+        if i >= len(buf) or shift > 63:
+            raise ValueError("a varint runs past the end of the message, or past 64 bits")
         b = buf[i]
         i += 1
         result |= (b & 0x7F) << shift
         if not b & 0x80:
             return result, i
         shift += 7
+
+
+def _bytes(fields, num):
+    """Field `num` of a decoded message as bytes (absent: empty); ValueError when it is a number."""
+    value = fields.get(num, b"")
+    if not isinstance(value, bytes):
+        raise ValueError(f"field {num} is a number where bytes were expected")
+    return value
+
+
+def _number(fields, num):
+    value = fields.get(num, 0)
+    if not isinstance(value, int):
+        raise ValueError(f"field {num} is bytes where a number was expected")
+    return value
 
 
 def check_gcs(ip, port, timeout):
@@ -61,14 +83,20 @@ def check_gcs(ip, port, timeout):
         code = _code(exc)
         detail = (exc.details() or "").split("\n")[0] if hasattr(exc, "details") else ""
         return False, f"{code}: {detail}" if detail else code, None
+    return check_alive_reply(reply)
+
+
+def check_alive_reply(reply):
+    """(healthy, detail, ray_version) of CheckAliveReply bytes: status 1 (code 1, message 2), ray_version 2."""
     try:
         fields = dict(_fields(reply))
-        status = dict(_fields(fields.get(1, b"")))
-        version = fields.get(2, b"").decode()
-    except (ValueError, IndexError, UnicodeDecodeError):
+        status = dict(_fields(_bytes(fields, 1)))
+        version = _bytes(fields, 2).decode()
+        code, message = _number(status, 1), _bytes(status, 2).decode(errors="replace")
+    except ValueError:  # UnicodeDecodeError is one
         return False, "the GCS port answered, but not like a Ray GCS", None
-    if status.get(1, 0) != 0:
-        return False, f"GCS unhealthy: {status.get(2, b'').decode(errors='replace')}", version
+    if code != 0:
+        return False, f"GCS unhealthy: {message}", version
     return True, "healthy", version
 
 
@@ -161,19 +189,32 @@ def cluster_versions(ip, port, timeout=3.0):
 
     That is the KV entry Ray itself checks at join time (CLUSTER_METADATA in namespace "cluster",
     usage_lib.put_cluster_metadata, utils.check_version_info)."""
-    import json
-
     try:
-        meta = json.loads(kv_get(ip, port, b"CLUSTER_METADATA", b"cluster", timeout) or b"null")
-        return meta["ray_version"], meta["python_version"]
-    except (GcsError, ValueError, KeyError, TypeError, IndexError):
+        reply = _rpc(ip, port, _KV_GET, _kv_get_request(b"CLUSTER_METADATA", b"cluster"), timeout)
+    except GcsError:
         return None
+    return versions_reply(reply)
+
+
+def versions_reply(reply):
+    """(ray_version, python_version) from InternalKVGetReply bytes (value 2: the cluster metadata's JSON), or
+    None when it does not hold them as text."""
+    try:
+        meta = json.loads(_bytes(dict(_fields(reply)), 2) or b"null")
+    except (ValueError, RecursionError):
+        return None
+    versions = (meta.get("ray_version"), meta.get("python_version")) if isinstance(meta, dict) else ()
+    return versions if len(versions) == 2 and all(isinstance(v, str) for v in versions) else None
+
+
+def _kv_get_request(key, namespace):
+    return _bytes_field(1, key) + _bytes_field(2, namespace)
 
 
 def kv_get(ip, port, key, namespace, timeout=3.0):
     """The value of one entry of the GCS's internal KV, b"" when there is none; GcsError when the call fails.
     InternalKVGet: key 1 and namespace 2 in the request, status 1 and value 2 in the reply (gcs_service.proto)."""
-    reply = _rpc(ip, port, _KV_GET, _bytes_field(1, key) + _bytes_field(2, namespace), timeout)
+    reply = _rpc(ip, port, _KV_GET, _kv_get_request(key, namespace), timeout)
     try:
         value = dict(_fields(reply)).get(2, b"")
     except (ValueError, IndexError):
@@ -188,7 +229,7 @@ _DRAIN_NODE = "/ray.rpc.autoscaler.AutoscalerStateService/DrainNode"
 DRAIN_NODE_REASON_PREEMPTION = 2  # autoscaler_pb2.DrainNodeReason; the raylet accepts it on a busy node too
 
 
-class GcsError(Exception):
+class GcsError(BootError):
     """A GCS call failed (unreachable, refused, or an answer we cannot read)."""
 
 
@@ -205,17 +246,21 @@ def nodes_at(ip, port, node_ip, node_manager_port, timeout=3.0):
     GetAllNodeInfoReply: node_info_list 2 (repeated GcsNodeInfo). GcsNodeInfo: node_id 1,
     node_manager_address 2, node_manager_port 5, state 7 (ALIVE is 0, so it is absent on the wire),
     start_time_ms 23, death_info 29 (NodeDeathInfo: reason 1)."""
-    reply = _rpc(ip, port, _GET_ALL_NODES, b"", timeout)
+    return nodes_reply(_rpc(ip, port, _GET_ALL_NODES, b"", timeout), node_ip, node_manager_port)
+
+
+def nodes_reply(reply, node_ip, node_manager_port):
+    """nodes_at's answer from GetAllNodeInfoReply bytes; GcsError when they are not one."""
     found = []
     try:
         for num, raw in _fields(reply):
             if num != 2:
                 continue
             info = dict(_fields(raw))
-            if info.get(2, b"").decode() == node_ip and info.get(5) == node_manager_port:
-                death = dict(_fields(info.get(29, b"")))
-                found.append((info[1].hex(), info.get(7, 0) == 0, info.get(23, 0), death.get(1, 0)))
-    except (ValueError, IndexError, KeyError, UnicodeDecodeError):
+            if _bytes(info, 2).decode() == node_ip and info.get(5) == node_manager_port:
+                death = dict(_fields(_bytes(info, 29)))
+                found.append((_bytes(info, 1).hex(), _number(info, 7) == 0, _number(info, 23), _number(death, 1)))
+    except ValueError:  # UnicodeDecodeError is one
         raise GcsError("the GCS answered GetAllNodeInfo with something we cannot read") from None
     return sorted(found, key=lambda n: n[2], reverse=True)
 
@@ -235,9 +280,16 @@ def drain_node(ip, port, node_hex, reason_message, deadline_ms, timeout=3.0):
     """(accepted, rejection message) for marking the node draining until deadline_ms (Unix ms).
 
     DrainNodeReply: is_accepted 1, rejection_reason_message 2."""
-    reply = dict(_fields(_rpc(ip, port, _DRAIN_NODE, drain_request(node_hex, reason_message, deadline_ms),
-                              timeout)))
-    return bool(reply.get(1, 0)), reply.get(2, b"").decode(errors="replace")
+    return drain_reply(_rpc(ip, port, _DRAIN_NODE, drain_request(node_hex, reason_message, deadline_ms), timeout))
+
+
+def drain_reply(reply):
+    """(accepted, rejection message) of DrainNodeReply bytes; GcsError when they are not one."""
+    try:
+        fields = dict(_fields(reply))
+        return bool(_number(fields, 1)), _bytes(fields, 2).decode(errors="replace")
+    except ValueError:
+        raise GcsError("the GCS answered DrainNode with something we cannot read") from None
 
 
 def _rpc(ip, port, method, request, timeout):

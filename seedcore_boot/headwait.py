@@ -14,6 +14,7 @@ import time
 from . import RAY_VERSION, nodeaddr, raytemp, tls
 from .errors import BootError, usage_error
 from .gcsprobe import check_gcs, cluster_versions, handshake_failure
+from .values import host_problem
 
 BACKOFF_CAP = 0.25
 
@@ -31,15 +32,17 @@ def parse_address(text):
         host, sep, port = raw.rpartition(":")
         if ":" in host:  # an IPv6 address without brackets: where does it end and the port begin?
             raise bad
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    # isascii: "²".isdigit() is true, and int("²") a ValueError (found by test_props_peers.py)
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
         raise bad
     if ":" in host:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise bad from None
-    elif any(c.isspace() or c in "/@" for c in host):
-        raise bad
+    elif host_problem(host):  # an empty or over-long DNS label: UnicodeError from every socket call
+        raise usage_error(f"bad head address {text!r}: {host_problem(host)}",
+                          "give the head's GCS as HOST:PORT, e.g. ray-head:6379")
     return host, int(port)
 
 

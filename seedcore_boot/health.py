@@ -6,6 +6,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from http.client import HTTPException
 from typing import Callable, Optional
 
 from .errors import BootError
@@ -30,10 +31,19 @@ def http(method, url, body=None, timeout=2.0):
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
+        try:
+            return exc.code, exc.read().decode("utf-8", "replace")
+        except (HTTPException, OSError) as cut:  # an error status whose body breaks off
+            return exc.code, _not_http(cut)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return 0, str(reason)
+    except HTTPException as exc:  # a peer that is not HTTP: BadStatusLine, IncompleteRead, ...
+        return 0, _not_http(exc)
+
+
+def _not_http(exc):
+    return f"not an HTTP answer ({type(exc).__name__}: {str(exc)[:100]})"
 
 
 @dataclass(frozen=True)
@@ -60,9 +70,10 @@ class Probe:
 
 def _is_version(status, text):
     try:
-        return status == 200 and "ray_version" in json.loads(text)
-    except ValueError:
+        answer = json.loads(text)
+    except (ValueError, RecursionError):
         return False
+    return status == 200 and isinstance(answer, dict) and "ray_version" in answer
 
 
 def node_probes(settings, role):

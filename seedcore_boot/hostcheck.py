@@ -50,10 +50,14 @@ def cpuset_count(text):
     n = 0
     for part in text.split(","):
         lo, _, hi = part.strip().partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
-            return None
+        if not _digits(lo) or (hi and (not _digits(hi) or int(hi) < int(lo))):
+            return None  # "3-1" is no range the kernel writes: not a count to trust
         n += int(hi) - int(lo) + 1 if hi else 1
     return n or None
+
+
+def _digits(text):
+    return text.isascii() and text.isdigit() and len(text) < 20
 
 
 def cgroup_cpus(root=CGROUP):
@@ -62,12 +66,14 @@ def cgroup_cpus(root=CGROUP):
     q, p = read_text(f"{root}/cpu/cpu.cfs_quota_us"), read_text(f"{root}/cpu/cpu.cfs_period_us")
     if q is not None and p is not None:
         try:
-            quota = float(q) / float(p) if float(q) > 0 else None
-        except (ValueError, ZeroDivisionError):
+            quota = float(q) / float(p) if float(q) > 0 and float(p) > 0 else None
+        except (ValueError, ZeroDivisionError, OverflowError):
             quota = None
     else:
-        m = re.fullmatch(r"(\d+) (\d+)", read_text(f"{root}/cpu.max") or "")
+        m = re.fullmatch(r"([0-9]{1,19}) ([0-9]{1,19})", read_text(f"{root}/cpu.max") or "")
         quota = int(m.group(1)) / int(m.group(2)) if m and int(m.group(2)) else None
+    if quota is not None and not (math.isfinite(quota) and quota > 0):
+        quota = None  # "nan", "inf" or "1e400" from float(): no limit anyone set
     return {"quota": quota, "cpuset_v1": cpuset_count(read_text(f"{root}/cpuset/cpuset.cpus")),
             "cpuset_v2": cpuset_count(read_text(f"{root}/cpuset.cpus.effective"))}
 

@@ -130,6 +130,10 @@ def stop(settings, timeout, say):
             proc.wait(wait)
         except psutil.NoSuchProcess:
             pass
+        except psutil.AccessDenied:  # another user's node in a shared temp dir
+            raise BootError(f"the {record['role']} (pid {pid}) under {settings.state_dir()} is not this user's: "
+                            "not permitted to stop it", "run stop as the user who started it, or give this "
+                            "user's own temp_dir") from None
         except psutil.TimeoutExpired:
             raise BootError(f"the {record['role']} (pid {pid}) did not exit within {wait:g} s",
                             f"kill it with `kill -9 {pid}`") from None

@@ -46,6 +46,8 @@ def check_params(config):
 
 def predict_one(params, x):
     z = sum(w * v for w, v in zip(params["weights"], x)) + params["bias"]
+    if math.isnan(z):  # finite features whose products overflow both ways: inf - inf
+        raise HTTPException(422, "the features are too large to score: their weighted sum is no number")
     # exp of a large negative z overflows; this form is stable on both sides
     p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
     return {"label": params["labels"][1] if p >= params["threshold"] else params["labels"][0],
@@ -55,7 +57,7 @@ def predict_one(params, x):
 def parse_features(body, n):
     try:
         data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: "[[[[..."
         raise HTTPException(422, 'body must be JSON: {"features": [[x1, x2, ...], ...]}') from None
     rows = data.get("features") if isinstance(data, dict) else None
     if not isinstance(rows, list) or not rows:

@@ -37,7 +37,7 @@ def detect(ip, port):
                 try:
                     name = socket.getfqdn(socket.gethostname())
                     return socket.gethostbyname(name), f"no route towards {ip}, so host name {name!r}"
-                except OSError:
+                except (OSError, UnicodeError):  # UnicodeError: a host name with an empty or long label
                     pass
             return "127.0.0.1", f"no route towards {ip}"
 

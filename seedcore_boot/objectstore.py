@@ -46,7 +46,8 @@ def memory_limit(cgroup=CGROUP):
     raw = read_text(os.path.join(cgroup, "memory", "memory.limit_in_bytes"))
     if raw is None:
         raw = read_text(os.path.join(cgroup, "memory.max"))
-    return int(raw) if raw and raw.isdigit() else None
+    # at most 20 digits: v1's "no limit" is 9223372036854771712; thousands of digits are no limit int() takes
+    return int(raw) if raw and raw.isdigit() and len(raw) <= 20 else None
 
 
 def _cgroup_used(stat_path, usage_path, inactive_key, active_key):

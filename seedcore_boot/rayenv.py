@@ -73,8 +73,15 @@ _DROP_WHEN_EMPTY = ("RAY_REDIS_ADDRESS", "RAY_external_storage_namespace")
 
 
 def child_env(settings, role, base_env, ours=True):
-    """A new dict for the child; never mutates base_env (os.environ)."""
-    env = {k: v for k, v in base_env.items() if not (k in _DROP_WHEN_EMPTY and not v.strip())}
+    """A new dict for the child; never mutates base_env (os.environ).
+
+    With tls off, Ray's TLS variables are not passed on. RAY_USE_TLS=1 left exported in the shell while a flag
+    (--no-tls) turns tls off would otherwise reach every Ray process, which then wants certificates nobody
+    gave (Ray 2.20 ray/_private/tls_utils.py load_certs_from_env: RuntimeError "If the environment variable
+    RAY_USE_TLS is set to true then RAY_TLS_SERVER_CERT, ... must also be set"), and our own GCS calls
+    (gcsprobe.use_tls reads the child's environment) stopped with a KeyError before Ray started."""
+    off = () if tls.plan(settings, role) else tls.ENV_NAMES
+    env = {k: v for k, v in base_env.items() if not (k in _DROP_WHEN_EMPTY and not v.strip()) and k not in off}
     env.update((k, v) for k, v in additions(settings, role, ours).items()
                if not (k in RAY_DEFAULTS and k in base_env))
     return env

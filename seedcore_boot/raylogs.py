@@ -22,7 +22,7 @@ def tail(path, lines):
         return []
     # raylet.out's periodic state dumps bury the lines that say what went wrong
     keep = [l[:400] for l in text.splitlines() if l.strip() and "[state-dump]" not in l]
-    return keep[-lines:]
+    return keep[-lines:] if lines > 0 else []  # keep[-0:] would be every line
 
 
 def tails(temp_dir, since=0.0, lines=15, names=_FILES):

@@ -16,6 +16,7 @@ import socket
 import ssl
 
 from .errors import BootError, usage_error
+from .values import host_problem
 
 _ADDRESS = re.compile(r"(?:(rediss?)://)?(\[[0-9a-fA-F:.]+\]|[^\s:/@\[\]]+):(\d{1,5})/?")
 
@@ -27,7 +28,7 @@ def parse_address(text):
         raise usage_error("redis_address must not carry credentials: Ray 2.20 does not read them from the URL",
                           "give the password as redis_password (REDIS_PASSWORD) or redis_password_file")
     m = _ADDRESS.fullmatch(raw)
-    if not m or not 1 <= int(m.group(3)) <= 65535:
+    if not m or not 1 <= int(m.group(3)) <= 65535 or host_problem(m.group(2).strip("[]")):
         raise usage_error(f"bad redis_address {text!r}", "give HOST:PORT, redis://HOST:PORT or rediss://HOST:PORT")
     return m.group(2).strip("[]"), int(m.group(3)), m.group(1) == "rediss"
 
@@ -55,6 +56,9 @@ def password(settings):
         except OSError as exc:
             raise BootError(f"cannot read redis_password_file {settings.redis_password_file}: {exc.strerror}",
                             "mount the secret there, or give redis_password instead") from None
+        except UnicodeDecodeError:
+            raise BootError(f"redis_password_file {settings.redis_password_file} is not UTF-8 text",
+                            "write the password as plain UTF-8 text") from None
     return settings.redis_password or ""
 
 
@@ -76,11 +80,14 @@ def _reply(f):
         return rest
     if kind == b"-":
         raise RedisError(rest)
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        return None if n < 0 else f.read(n + 2)[:-2]
+    try:
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else f.read(n + 2)[:-2]
+    except ValueError:  # a peer that speaks something else
+        pass
     raise ConnectionError(f"not a Redis reply: {line[:40]!r}")
 
 

@@ -5,6 +5,7 @@ Nothing here imports ray: the supervising process stays light, and the REST API 
 `serve deploy` CLI, which pays for importing ray.
 """
 
+import datetime
 import difflib
 import json
 import os
@@ -17,6 +18,7 @@ from . import raylogs
 from .errors import BootError, usage_error
 from .health import http, local_host
 from .settings import read_yaml
+from .values import host_problem
 
 OUR_APP = "seedcore_boot.ml_app:app"
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "default_serve.yaml")
@@ -92,6 +94,8 @@ def validate(config, label):
             raise usage_error(f"{where}: import_path {path!r} is not module:attribute",
                               "e.g. my_pkg.app:app")
         name = app.get("name", "default")
+        if not isinstance(name, str) or not name:
+            raise usage_error(f"{where}: applications[{i}] name {name!r} is not a name", "give it as a string")
         if name in names:
             raise usage_error(f"{where}: duplicate application name {name!r} (also at line {names[name]})",
                               "give every application its own name")
@@ -111,7 +115,34 @@ def validate(config, label):
     for key in ("http_options", "grpc_options"):
         if key in config and not isinstance(config[key], dict):
             raise usage_error(f"{_at(label, config)}: {key} must be a mapping")
-    return config
+    return plain(config, label)
+
+
+def plain(value, label, where="", seen=()):
+    """The config as JSON can carry it to Serve's REST API: YAML dates and times (`trained_on: 2024-05-01`,
+    which a user means as that text) become ISO 8601 strings, as `serve deploy` would send them after its own
+    YAML load; what JSON has no form for (binary, sets, a mapping with a date or list as key, an alias that
+    contains itself) is one usage line naming where it is."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    if id(value) in seen:
+        raise usage_error(f"{label}: {where or 'the config'} contains itself (a YAML alias inside its anchor)")
+    seen = (*seen, id(value))
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            key = k.isoformat() if isinstance(k, (datetime.date, datetime.time)) else k
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise usage_error(f"{label}: key {k!r} at {where or 'the top'} cannot be a JSON key",
+                                  "write the key as a string")
+            out[str(key) if not isinstance(key, str) else key] = plain(v, label, f"{where}.{key}".lstrip("."), seen)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [plain(v, label, f"{where}[{i}]", seen) for i, v in enumerate(value)]
+    raise usage_error(f"{label}: {where or 'the config'} is {type(value).__name__} {value!r:.60}, which JSON "
+                      "cannot carry to Serve", "write it as a string, number, list or mapping")
 
 
 def for_settings(settings):
@@ -148,16 +179,21 @@ def http_binding(config, settings, sources, env=os.environ):
         chosen[key] = value if explicit else opts.get(key, value)
     if chosen["host"] is None:
         chosen["host"] = "0.0.0.0" if in_container(env) else "127.0.0.1"
-    try:
-        port = int(chosen["port"])
-    except (TypeError, ValueError):
-        raise usage_error(f"Serve http_options.port {chosen['port']!r} is not a port number") from None
-    return str(chosen["host"]), port
+    if not isinstance(chosen["host"], str) or host_problem(chosen["host"]):
+        raise usage_error(f"Serve http_options.host {chosen['host']!r} is not an address or host name")
+    return chosen["host"], _port(chosen["port"], "http_options.port")
 
 
 def grpc_port(config):
     opts = config.get("grpc_options") or {}
-    return int(opts.get("port", 9000)) if opts.get("grpc_servicer_functions") else None
+    return _port(opts.get("port", 9000), "grpc_options.port") if opts.get("grpc_servicer_functions") else None
+
+
+def _port(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit() \
+            or not 1 <= int(value) <= 65535:
+        raise usage_error(f"Serve {what} {value!r} is not a port number", "give it as 1-65535")
+    return int(value)
 
 
 def finalize(config, host, port):
@@ -188,9 +224,19 @@ def instance(dashboard_url):
     if status != 200:
         return None, f"HTTP {status}: {text.strip()[:200]}" if status else text
     try:
-        return json.loads(text), None
-    except ValueError:
+        details = json.loads(text)
+    except (ValueError, RecursionError):
         return None, "not JSON"
+    if not isinstance(details, dict):
+        return None, "not a JSON object"
+    return details, None
+
+
+def mappings(details, key):
+    """{name: entry} of details[key] (Serve's applications, proxies, an app's deployments), keeping only the
+    entries that are mappings: the answer comes from whatever listens on the dashboard's port."""
+    found = details.get(key) if isinstance(details, dict) else None
+    return {str(k): v for k, v in found.items() if isinstance(v, dict)} if isinstance(found, dict) else {}
 
 
 class ServeFailed(BootError):
@@ -223,7 +269,7 @@ class Deployer:
 
     def applications(self):
         details, err = instance(self.dashboard_url)
-        return (details.get("applications") or {}, None) if details is not None else (None, err)
+        return (mappings(details, "applications"), None) if details is not None else (None, err)
 
     def put(self):
         apps, _ = self.applications()
@@ -310,13 +356,17 @@ def _first_line(text):
 
 
 def app_message(app):
-    msg = (app.get("message") or "").strip()
-    for dep in (app.get("deployments") or {}).values():
+    msg = _text(app.get("message"))
+    for dep in mappings(app, "deployments").values():
         if dep.get("status") in ("UNHEALTHY", "DEPLOY_FAILED") or not msg:
-            msg = msg or (dep.get("message") or "").strip()
+            msg = msg or _text(dep.get("message"))
     lines = [l for l in msg.splitlines() if l.strip()]
     # Serve's message is a traceback; its last line is the error itself.
     return lines[-1][:500] if lines else "(no message)"
+
+
+def _text(value):
+    return value.strip() if isinstance(value, str) else ""
 
 
 def show_serve_tails(log, temp_dir, since):
@@ -332,7 +382,7 @@ def deploy_running(url, config_file, settings, log, timeout):
     details, err = instance(url)
     if details is None:
         raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
-    running = details.get("http_options")
+    running = details.get("http_options") if isinstance(details.get("http_options"), dict) else None
     if running and config.get("http_options"):
         for key in ("host", "port"):
             if key in config["http_options"] and str(config["http_options"][key]) != str(running.get(key)):

@@ -98,10 +98,12 @@ def ready_row(settings, role, pid):
             record = json.load(fh)
     except FileNotFoundError:
         return "ready", path, False, "no ready file: the node is still starting (or failed)"
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         return "ready", path, False, f"unreadable: {exc}"
+    if not isinstance(record, dict) or record.get("ready") is not True:
+        return "ready", path, False, "not a ready file written by seedcore-boot (edited by hand?)"
     if record.get("pid") != pid:
-        return "ready", path, False, f"left by pid {record.get('pid')}, not by this node's supervisor (pid {pid})"
+        return "ready", path, False, f"left by pid {record.get('pid')!r}, not by this node's supervisor (pid {pid})"
     return "ready", path, True, "written by the supervisor once every check passed"
 
 
@@ -109,9 +111,29 @@ def is_ours(pid):
     """True when `pid` is a live seedcore-boot supervisor (guards against a recycled pid)."""
     try:
         cmd = " ".join(psutil.Process(pid).cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+    except psutil.AccessDenied:
+        # Alive, but whose we cannot tell (another user's, under hidepid): not ours to call stale and remove.
+        return True
+    except psutil.Error:  # gone, or a zombie: dead
         return False
     return "seedcore_boot" in cmd or "seedcore-boot" in cmd
+
+
+def node_record(record):
+    """A node file's record as write_node wrote it, or None when it is not one (edited by hand, another
+    version's): pid, role, ports {name: port}, dashboard_host, serve."""
+    if not isinstance(record, dict):
+        return None
+    pid, role, ports = record.get("pid"), record.get("role"), record.get("ports", {})
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0 or role not in ("head", "worker"):
+        return None
+    if not isinstance(ports, dict) or not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+                                              and 1 <= v <= 65535 for k, v in ports.items()):
+        return None
+    if not isinstance(record.get("dashboard_host"), (str, type(None))) or \
+            not isinstance(record.get("serve", False), bool):
+        return None
+    return {**record, "ports": ports}
 
 
 def running_nodes(settings):
@@ -120,11 +142,12 @@ def running_nodes(settings):
     for path in sorted(glob.glob(os.path.join(settings.state_dir(), "*.json"))):
         try:
             with open(path, encoding="utf-8") as fh:
-                record = json.load(fh)
-            pid = int(record["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
+                record = node_record(json.load(fh))
+        except (OSError, ValueError, RecursionError):
             continue
-        if is_ours(pid):
+        if record is None:
+            continue  # not a node file we wrote: left alone, as an unreadable one
+        if is_ours(record["pid"]):
             found.append((path, record))
         else:
             remove(path)

@@ -89,14 +89,14 @@ def _serve_rows(url):
     details, err = serve.instance(url)
     if details is None:
         return [Row("serve", url, False, err)]
-    apps = details.get("applications") or {}
+    apps = serve.mappings(details, "applications")
     rows = [Row(f"serve app {name}", app.get("route_prefix") or "-", app.get("status") == "RUNNING",
-                app.get("status") if app.get("status") == "RUNNING" else f"{app.get('status')}: "
+                "RUNNING" if app.get("status") == "RUNNING" else f"{app.get('status')}: "
                 f"{serve.app_message(app)}")
             for name, app in apps.items()]
     if not apps:
         rows.append(Row("serve", url, False, "no Serve application is deployed"))
-    for node_id, proxy in (details.get("proxies") or {}).items():
+    for node_id, proxy in serve.mappings(details, "proxies").items():
         rows.append(Row("serve proxy", f"node {node_id[:12]}", proxy.get("status") == "HEALTHY",
                         proxy.get("status") or "unknown"))
     return rows

@@ -122,9 +122,23 @@ def names_for(settings, towards=None):
     """The names of an issued certificate: loopback, this host's name, the address Ray will use and every
     address of the host (whichever Ray's detection picks is named), and tls_dns_names (the head's Service
     name, a load balancer's). Each once, in that order."""
-    names = ["127.0.0.1", "::1", "localhost", socket.gethostname(), ray_node_address(settings, towards),
+    names = ["127.0.0.1", "::1", "localhost", _host_name(), ray_node_address(settings, towards),
              *host_addresses(), *dns_names(settings)]
     return list(dict.fromkeys(n for n in names if n))
+
+
+def _host_name():
+    """This host's name as a certificate can hold it: a non-ASCII name in its IDNA form (what a TLS client
+    compares), None when it cannot be one at all (the machine's name is no DNS name; its addresses are in)."""
+    from . import certs
+
+    name = socket.gethostname()
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode()
+        except UnicodeError:
+            return None
+    return None if certs.dns_name_problem(name) else name
 
 
 def prepare(node, settings, role, log, towards=None):

@@ -1,6 +1,7 @@
 """The `seedcore-boot tls` commands (docs/security.md): make the cluster's CA, issue a certificate for a driver
 or ray:// client elsewhere, print the variables of the node running here for a driver on it."""
 
+import ipaddress
 import os
 import socket
 import time
@@ -9,6 +10,8 @@ from . import tls
 from .errors import BootError, usage_error
 
 CA_DAYS = 3650
+# A century: a certificate must end before X.509's last date (9999-12-31); `--days 3000000` overflowed datetime.
+MAX_DAYS = 36500
 CA_CERT, CA_KEY = "ca.crt", "ca.key"
 
 
@@ -39,6 +42,13 @@ def init(directory, days, echo):
     return 0
 
 
+def _is_address(name):
+    try:
+        return bool(ipaddress.ip_address(name))
+    except ValueError:
+        return False
+
+
 def issue_client(out_dir, name, ca_dir, settings, extra_names, days, echo, this_host=False):
     """`tls issue`: a certificate for a driver or ray:// client off the cluster's nodes (the CA from ca_dir, else
     tls_ca_cert and tls_ca_key), and the variables that give it to Ray. this_host: also this host's names and
@@ -53,6 +63,10 @@ def issue_client(out_dir, name, ca_dir, settings, extra_names, days, echo, this_
     if not ca_cert or not ca_key:
         raise usage_error("no CA to issue from", "give --ca-dir DIR (made by `seedcore-boot tls init DIR`), or set "
                           "tls_ca_cert and tls_ca_key")
+    why = None if _is_address(name) else certs.dns_name_problem(name)
+    if why:  # it names the files too: no '/' (a path elsewhere), no name a certificate cannot hold
+        raise usage_error(f"--name {name!r} cannot name a certificate: {why}",
+                          "give a DNS name (letters, digits, '-', '.') or an IP address")
     ca, key = tls.signer(ca_cert, ca_key, settings.tls_expiry_margin_days, where)
     names = list(dict.fromkeys(["127.0.0.1", "localhost", name, *(tls.names_for(settings) if this_host else ()),
                                 *extra_names]))

@@ -6,9 +6,11 @@ that the object store has Ray's minimum size.
 
 import ipaddress
 import json
+import math
 import os
 import re
 import shlex
+import threading
 
 from .errors import usage_error
 
@@ -27,6 +29,8 @@ def parse(name, kind, default, raw, source):
         if default is None:
             return None
         raise bad("a value is required")
+    if isinstance(raw, str) and "\0" in raw:  # only YAML can hold one; open() and exec refuse it later
+        raise bad("a NUL character")
     if kind == "serve_config":
         if isinstance(raw, (str, dict)):
             return raw
@@ -38,7 +42,10 @@ def parse(name, kind, default, raw, source):
         return value
     if kind == "args":
         if isinstance(raw, str):
-            return tuple(shlex.split(raw))
+            try:
+                return tuple(shlex.split(raw))
+            except ValueError as exc:  # "No closing quotation": --node-name=bob's-node
+                raise bad(f"not a shell-quoted string ({exc})") from None
         if isinstance(raw, (list, tuple)) and all(isinstance(a, (str, int, float)) for a in raw):
             return tuple(str(a) for a in raw)
         raise bad("expected a list of arguments or one shell-quoted string")
@@ -77,6 +84,10 @@ def parse(name, kind, default, raw, source):
             value = float(text)
         except ValueError:
             raise bad("expected a number of seconds") from None
+        if not math.isfinite(value):  # float() takes inf and nan; a deadline of nan never comes
+            raise bad("expected a finite number of seconds")
+        if value > threading.TIMEOUT_MAX:  # beyond it, a wait raises OverflowError
+            raise bad(f"at most {threading.TIMEOUT_MAX:.0f} seconds")
         if value < 0:
             raise bad("must not be negative")
         return value
@@ -86,8 +97,9 @@ def parse(name, kind, default, raw, source):
         except ValueError:
             raise bad("expected an IP address") from None
     if kind == "host":
-        if not text or any(c.isspace() for c in text):
-            raise bad("expected an IP address or host name")
+        why = host_problem(text)
+        if why:
+            raise bad(f"expected an IP address or host name ({why})")
         return text
     if kind == "abspath":
         if not os.path.isabs(text):
@@ -107,11 +119,11 @@ def _resources(raw):
     """Custom resources as canonical JSON (`{"a": 1}`), from a JSON string or a YAML mapping; None if not that."""
     try:
         value = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         return None
     if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-            for k, v in value.items()):
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v >= 0 for k, v in value.items()):
         return None
     return json.dumps(value, sort_keys=True)
 
@@ -126,3 +138,21 @@ def parse_bytes(text):
     if not m or m.group(2).lower() not in _UNITS:
         return None
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def host_problem(host):
+    """Why `host` is no IP address or host name a socket can be given, or None. Python's socket calls encode a
+    name with the idna codec, which raises UnicodeError (not OSError) for an empty label (`a..b`) or one over
+    63 characters: refused here, before it is dialed."""
+    if not host or any(c.isspace() or c in "/@\0" for c in host):
+        return "empty, or with a space, '/' or '@'"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return "a DNS name is labels of 1 to 63 characters between dots"
+    return None
