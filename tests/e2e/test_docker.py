@@ -24,7 +24,6 @@ HEAD = "seedcore-ray-head"
 PROJECT = "seedcore"
 IMAGE = "seedcore-boot/ray:2.20.0"
 CORE_AND_RAY = ("-f", "docker-compose.yml", "--profile", "core", "--profile", "ray")
-WORKERS = ("-f", "ray-workers.yml")
 
 
 def sh(*argv, timeout=300, check=True, cwd=DOCKER_DIR):
@@ -32,10 +31,6 @@ def sh(*argv, timeout=300, check=True, cwd=DOCKER_DIR):
     if check:
         assert out.returncode == 0, f"{' '.join(argv)} -> {out.returncode}\n{out.stdout}\n{out.stderr}"
     return out
-
-
-def compose(*args, timeout=600, check=True):
-    return sh("docker-compose", *args, timeout=timeout, check=check)
 
 
 def inspect(container, fmt):
@@ -82,13 +77,14 @@ def stop_all():
 
 @pytest.fixture(scope="module")
 def stack():
-    """core + ray profiles up, the head healthy by Docker's own health status, two workers joined."""
+    """`docker/start-all.sh 2`, as docs/docker.md has users run it: core + ray profiles up, the head healthy by
+    Docker's own health status, then two workers, which join."""
     _engine_or_skip()
     stop_all()  # nothing of an earlier run may count here
-    compose(*CORE_AND_RAY, "up", "-d", "--build")
     try:
-        wait_for("the head healthy", lambda: healthy(HEAD), 180)
-        compose(*WORKERS, "up", "-d", "--scale", "ray-worker=2")
+        out = sh("bash", os.path.join(DOCKER_DIR, "start-all.sh"), "2", cwd="/", timeout=900)
+        assert "head healthy, 2 worker(s) starting" in out.stdout, out.stdout + out.stderr
+        assert healthy(HEAD)  # the script started the workers only once the head was healthy
         wait_for("two workers healthy", lambda: len(workers()) == 2 and all(healthy(w) for w in workers()), 180)
         wait_for("3 active nodes", lambda: active_nodes() == 3, 60)
         yield

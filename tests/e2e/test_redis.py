@@ -1,7 +1,6 @@
 """A head with GCS fault tolerance against a real Redis (Debian's redis-server) on its throwaway host."""
 
 import json
-import os
 import shutil
 import signal
 import sys
@@ -179,7 +178,7 @@ def test_a_head_restart_loses_nothing(lan, tmp_path):
     assert "recovering cluster state from Redis 10.200.0.3:6390, namespace 'ft-cluster'" in head.output
     counts = json.loads(load.wait_line(lambda l: l.startswith("{"), timeout=120))
     print(f"requests to the worker's proxy through the head's restart: {counts}")
-    assert counts["ok"] / (counts["ok"] + counts["failed"]) >= 0.99, counts
+    assert counts["failed"] == 0 and counts["ok"] > 100, counts  # docs/fault-tolerance.md: none failed
 
     assert worker.popen.poll() is None, worker.output_tail()  # the worker never exited
     again = h2.python(ACTOR, "get", timeout=120)
