@@ -14,9 +14,9 @@ import time
 import yaml
 
 from . import raylogs
-from .nodeaddr import CONTAINER_MARKERS
 from .errors import BootError, usage_error
 from .health import http, local_host
+from .nodeaddr import CONTAINER_MARKERS
 from .settings import read_yaml
 
 OUR_APP = "seedcore_boot.ml_app:app"

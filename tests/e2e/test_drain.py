@@ -169,7 +169,7 @@ def test_a_drain_cut_short_by_its_timeout_still_stops_cleanly(lan):
     worker.wait_line("worker ready", timeout=180)
     # One request in flight for 20 s: Serve's graceful stop of the replica waits for it, past our 3 s.
     slow = h1.spawn(["python3", "-c", SLOW_REQUEST])
-    time.sleep(2)
+    time.sleep(5)  # the request in flight at the replica before the stop (2 s once drained without it)
     t0 = time.monotonic()
     worker.signal(signal.SIGTERM)
     assert worker.wait(120) == 0, worker.output_tail()

@@ -51,7 +51,7 @@ def head_ready(host, *args, env=None):
 
 def assert_component_death(proc, host, name):
     t = time.monotonic()
-    rc = proc.wait(timeout=120)  # only a hang reaches this; how soon is bench/'s to measure
+    rc = proc.wait(timeout=120)  # only a hang reaches this; the time is printed, not asserted
     print(f"{name}: exit {rc} after {time.monotonic() - t:.2f} s")
     assert rc == 1, proc.output_tail()
     error = proc.output.split("seedcore-boot: error:")[-1]

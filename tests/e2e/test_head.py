@@ -171,7 +171,7 @@ def test_raylet_killed_means_exit_1(host):
     raylet = host.find("raylet")[0]
     raylet.kill()
     t = time.monotonic()
-    rc = proc.wait(timeout=120)  # only a hang reaches this; how soon is bench/'s to measure
+    rc = proc.wait(timeout=120)  # only a hang reaches this; the time is printed, not asserted
     print(f"exit {rc} {time.monotonic() - t:.2f} s after SIGKILL of the raylet")
     assert rc == 1
     assert "raylet" in proc.output.split("seedcore-boot: error:")[-1]

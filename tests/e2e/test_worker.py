@@ -152,7 +152,7 @@ def test_wait_timeout_0_waits_without_a_limit(lan):
 
 
 def _assert_head_lost_exit(worker, worker_host, killed_at):
-    rc = worker.wait(timeout=120)  # only a hang reaches this (head_lost_timeout is 10 s); bench/ measures it
+    rc = worker.wait(timeout=120)  # only a hang reaches this (head_lost_timeout is 10 s); the time is printed
     took = time.monotonic() - killed_at
     print(f"worker exited {rc} {took:.1f} s after its head's host died")
     assert rc == 1, worker.output_tail()
