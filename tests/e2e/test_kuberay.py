@@ -85,6 +85,15 @@ def replica_ips(pod, svc, app="ml"):
                   if r.get("state") == "RUNNING")
 
 
+def said_at(pod, text):
+    """When `pod` first printed a line with `text`: Docker's timestamp, fixed-width RFC 3339 (compares as text)."""
+    out = subprocess.run(["docker", "logs", "--timestamps", pod.container], capture_output=True, text=True,
+                         timeout=60)
+    stamps = [line.split(" ", 1)[0] for line in (out.stdout + out.stderr).splitlines() if text in line]
+    assert stamps, f"{pod.plan.name} never said {text!r}"
+    return min(stamps)
+
+
 def ray_lines(pod):
     return [l for l in pod.logs().splitlines() if l.startswith("ray |")]
 
@@ -179,9 +188,11 @@ class TestRayCluster:
         """The deadlock KubeRay v1.1's ClusterIP Service invites: an app that waits for workers must not keep the
         head out of its Service, since workers can only join a Ready head."""
         op, k, head, workers = rc
-        # When its readinessProbe first passed, the head was healthy and waiting for Serve, its app not yet up.
-        said = head.logs_when_ready
-        assert "head healthy in" in said and "head ready in" not in said, said[-3000:]
+        # The order of events, on the engine's clock: a worker (which joins only a Ready head) started its Ray
+        # before the head said it was ready, Serve app RUNNING: the head was Ready while it waited for Serve.
+        head_ready = said_at(head, "head ready in")
+        worker_started = min(said_at(w, "started `ray start") for w in workers)
+        assert worker_started < head_ready, (worker_started, head_ready)
         log = head.logs()
         assert log.index("head healthy in") < log.index("head ready in")
         ips = wait_for("the replica RUNNING", lambda: replica_ips(head, op.fqdn), 120)

@@ -126,7 +126,6 @@ class RunningPod:
         self.exit_code = None
         self.exited = threading.Event()
         self.ready_since = None  # when it first became Ready (monotonic)
-        self.logs_when_ready = None
         self.probe_log = []  # (time, kind, ok)
         self._generation = 0  # bumped at every (re)start: probe loops of an earlier life stop
         self.running = False  # its container has been started (init containers done)
@@ -256,7 +255,6 @@ class RunningPod:
                     self.ready = ok
                     if ok and self.ready_since is None:
                         self.ready_since = time.monotonic()
-                        self.logs_when_ready = self.logs()  # what the pod had said when it first became Ready
                     self.kubelet.update_services()
             elif failures >= probe.failure and not self.deleting:
                 # The kubelet kills an unhealthy container; its restart policy decides what follows.
