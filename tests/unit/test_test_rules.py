@@ -22,7 +22,7 @@ CLOCKS = {"monotonic", "time", "perf_counter", "monotonic_ns", "perf_counter_ns"
 ELAPSED_NAMES = re.compile(r"^(elapsed|took|duration|dt)$|_(elapsed|took|duration)$")
 ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 WAITS = {"wait", "wait_empty"}  # a process's exit, a host's last process: (.., timeout) last
-HANG_DEADLINE = 30  # seconds: a wait bounded below this measures speed (every bound here is 60 s or more)
+HANG_DEADLINE = 30  # seconds: a wait bounded below this measures speed (the waits here allow 30 s or more)
 
 
 def _sources():
