@@ -196,7 +196,10 @@ def check_worker(settings, head_ip, head_port, log, interfaces=None):
                  interfaces=interfaces)
 
 
-def host_networked(interfaces, markers=("/.dockerenv", "/run/.containerenv")):
+CONTAINER_MARKERS = ("/.dockerenv", "/run/.containerenv")  # the files Docker and podman put in a container
+
+
+def host_networked(interfaces, markers=CONTAINER_MARKERS):
     """A container (Docker's or podman's marker file) that sees the machine's Docker bridges shares the
     machine's network: host networking. On a bridge network a container sees only its own interface."""
     return bool(docker_bridges(interfaces)) and any(os.path.exists(p) for p in markers)

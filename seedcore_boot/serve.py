@@ -17,6 +17,7 @@ import yaml
 from . import raylogs
 from .errors import BootError, usage_error
 from .health import http, local_host
+from .nodeaddr import CONTAINER_MARKERS
 from .settings import read_yaml
 from .values import host_problem
 
@@ -157,12 +158,11 @@ def for_settings(settings):
     return load(DEFAULT_CONFIG)
 
 
-def in_container(env=os.environ):
-    return os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv") or \
-        bool(env.get("KUBERNETES_SERVICE_HOST"))
+def in_container(env=os.environ, markers=CONTAINER_MARKERS):
+    return any(os.path.exists(p) for p in markers) or bool(env.get("KUBERNETES_SERVICE_HOST"))
 
 
-def http_binding(config, settings, sources, env=os.environ):
+def http_binding(config, settings, sources, env=os.environ, markers=CONTAINER_MARKERS):
     """(host, port): settings given explicitly > the config's http_options > defaults.
 
     Host defaults to 0.0.0.0 in a container (else nothing outside could reach the apps) and 127.0.0.1
@@ -178,7 +178,7 @@ def http_binding(config, settings, sources, env=os.environ):
                               f"{value!r} (from {sources[setting]})", "set it in one place")
         chosen[key] = value if explicit else opts.get(key, value)
     if chosen["host"] is None:
-        chosen["host"] = "0.0.0.0" if in_container(env) else "127.0.0.1"
+        chosen["host"] = "0.0.0.0" if in_container(env, markers) else "127.0.0.1"
     if not isinstance(chosen["host"], str) or host_problem(chosen["host"]):
         raise usage_error(f"Serve http_options.host {chosen['host']!r} is not an address or host name")
     return chosen["host"], _port(chosen["port"], "http_options.port")

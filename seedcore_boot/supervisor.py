@@ -108,9 +108,10 @@ class Supervisor:
         except FileNotFoundError:
             raise BootError(f"cannot run {self.argv[0]}: not found",
                             'install Ray: pip install "ray[default,serve]==2.20.0"', EXIT_NOT_FOUND) from None
-        except PermissionError:
-            raise BootError(f"cannot run {self.argv[0]}: not executable",
-                            "check the file's permissions", EXIT_NOT_EXECUTABLE) from None
+        except OSError as exc:  # EACCES, and ENOEXEC (no #! and no binary: a shell would say 126 too)
+            raise BootError(f"cannot run {self.argv[0]}: not executable ({exc.strerror})",
+                            "check the file's permissions and that it is Ray's `ray` script",
+                            EXIT_NOT_EXECUTABLE) from None
         self._reader = threading.Thread(target=self._read, name="ray-output", daemon=True)
         self._reader.start()
         return self.proc.pid

@@ -1,13 +1,12 @@
 import pytest
 
 from tests.nshost import Lan, NsHost, can_make_hosts
+from tests.skips import need
 
 
 @pytest.fixture
 def host():
-    ok, why = can_make_hosts()
-    if not ok:
-        pytest.skip(why)
+    need(*can_make_hosts())
     h = NsHost("host1")
     try:
         yield h
@@ -18,9 +17,7 @@ def host():
 @pytest.fixture
 def lan():
     """make(octet): a host plugged into one switch at 10.200.0.<octet>; all of it gone after the test."""
-    ok, why = can_make_hosts()
-    if not ok:
-        pytest.skip(why)
+    need(*can_make_hosts())
     network = Lan()
     try:
         yield network.host

@@ -36,14 +36,11 @@ TESTS_DOCKER = os.path.join(REPO, "tests", "docker")
 def engine_or_skip():
     """The machine's main engine up and the stand-in images built; skip (fail under SEEDCORE_REQUIRE_ALL=1,
     as in CI) where that cannot be: it needs root, dockerd, compose v1, mmdebstrap, iptables."""
-    import pytest
+    from tests.skips import need
 
     missing = [t for t in ("docker", "dockerd", "docker-compose", "mmdebstrap", "iptables") if not shutil.which(t)]
     why = (f"needs {', '.join(missing)}" if missing else "needs root" if os.geteuid() != 0 else None)
-    if why:
-        if os.environ.get("SEEDCORE_REQUIRE_ALL") == "1":
-            pytest.fail(f"the Docker tests are required here but cannot run: {why}")
-        pytest.skip(why)
+    need(not why, why)
     for script, args in (("engine.sh", ["start"]), ("standins.sh", [])):
         out = subprocess.run(["bash", os.path.join(TESTS_DOCKER, script), *args], capture_output=True, text=True,
                              timeout=900)

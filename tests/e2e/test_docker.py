@@ -24,7 +24,6 @@ HEAD = "seedcore-ray-head"
 PROJECT = "seedcore"
 IMAGE = "seedcore-boot/ray:2.20.0"
 CORE_AND_RAY = ("-f", "docker-compose.yml", "--profile", "core", "--profile", "ray")
-WORKERS = ("-f", "ray-workers.yml")
 
 
 def sh(*argv, timeout=300, check=True, cwd=DOCKER_DIR):
@@ -32,10 +31,6 @@ def sh(*argv, timeout=300, check=True, cwd=DOCKER_DIR):
     if check:
         assert out.returncode == 0, f"{' '.join(argv)} -> {out.returncode}\n{out.stdout}\n{out.stderr}"
     return out
-
-
-def compose(*args, timeout=600, check=True):
-    return sh("docker-compose", *args, timeout=timeout, check=check)
 
 
 def inspect(container, fmt):
@@ -71,8 +66,9 @@ def ip_of(container):
     return inspect(container, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
 
 
-def logs(container):
-    out = sh("docker", "logs", container, check=False)
+def logs(container, since=None):
+    """The container's output (every restart's), or what it said from `since` (a Unix time) on."""
+    out = sh("docker", "logs", *(["--since", f"{since:.3f}"] if since else []), container, check=False)
     return out.stdout + out.stderr
 
 
@@ -82,13 +78,14 @@ def stop_all():
 
 @pytest.fixture(scope="module")
 def stack():
-    """core + ray profiles up, the head healthy by Docker's own health status, two workers joined."""
+    """`docker/start-all.sh 2`, as docs/docker.md has users run it: core + ray profiles up, the head healthy by
+    Docker's own health status, then two workers, which join."""
     _engine_or_skip()
     stop_all()  # nothing of an earlier run may count here
-    compose(*CORE_AND_RAY, "up", "-d", "--build")
     try:
-        wait_for("the head healthy", lambda: healthy(HEAD), 180)
-        compose(*WORKERS, "up", "-d", "--scale", "ray-worker=2")
+        out = sh("bash", os.path.join(DOCKER_DIR, "start-all.sh"), "2", cwd="/", timeout=900)
+        assert "head healthy, 2 worker(s) starting" in out.stdout, out.stdout + out.stderr
+        assert healthy(HEAD)  # the script started the workers only once the head was healthy
         wait_for("two workers healthy", lambda: len(workers()) == 2 and all(healthy(w) for w in workers()), 180)
         wait_for("3 active nodes", lambda: active_nodes() == 3, 60)
         yield
@@ -108,7 +105,7 @@ def test_the_seeds_checks_pass(stack):
         assert "instead of /dev/shm" not in logs(worker) and "Traceback" not in logs(worker)
 
     for url, expect in (("http://127.0.0.1:8080/metrics", "ray_"), ("http://127.0.0.1:8265/api/version", "2.20.0"),
-                        ("http://127.0.0.1:8000/health", "")):
+                        ("http://127.0.0.1:8000/health", '"status":"ok"')):
         status, body = get(url)
         assert status == 200 and expect in body, (url, status, body[:300])
     assert active_nodes() == 3
@@ -146,12 +143,13 @@ def test_a_killed_component_restarts_the_head_and_the_workers_rejoin(stack):
 
 
 def test_docker_stop_of_the_head_exits_0_within_the_grace_period(stack):
-    t = time.monotonic()
-    sh("docker", "stop", HEAD, timeout=60)
-    took = time.monotonic() - t
+    t, since = time.monotonic(), time.time()
+    sh("docker", "stop", HEAD, timeout=120)
+    print(f"docker stop of the head: {time.monotonic() - t:.1f} s")
+    # Docker's own grace (10 s) running out would SIGKILL the head: exit code 137, no "head stopped".
     assert inspect(HEAD, "{{.State.ExitCode}}") == "0"
-    assert took < 15, f"docker stop took {took:.1f} s: the grace period ran out (SIGKILL)"
-    assert "head stopped" in logs(HEAD)
+    said = logs(HEAD, since)
+    assert "head stopped" in said and "killed after the grace period" not in said, said[-3000:]
 
 
 def test_stop_all_leaves_no_container_of_the_project(stack):

@@ -20,6 +20,7 @@ import yaml
 
 from tests.dockerhosts import DOCKER_DIR, REPO, DockerLan, Load, engine_or_skip, load_images, wait_for
 from tests.nshost import can_make_hosts
+from tests.skips import need
 
 pytestmark = pytest.mark.e2e
 
@@ -99,9 +100,7 @@ def one_error_line(text):
 @pytest.fixture(scope="module")
 def machines():
     engine_or_skip()
-    ok, why = can_make_hosts()
-    if not ok:
-        pytest.skip(why)
+    need(*can_make_hosts())
     image = build_image()
     lan = DockerLan(f"mh{os.getpid() % 100000}")
     try:

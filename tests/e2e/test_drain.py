@@ -119,7 +119,7 @@ def test_stopping_a_worker_that_holds_a_replica_fails_no_request(lan):
         sampler.start()
         t0 = time.monotonic()
         victim.signal(signal.SIGTERM)
-        assert victim.wait(60) == 0, victim.output_tail()
+        assert victim.wait(45 + 120) == 0, victim.output_tail()  # drain_timeout + a deadline only a hang reaches
         took = time.monotonic() - t0
         sampling.set()
         sampler.join(timeout=30)
@@ -129,8 +129,10 @@ def test_stopping_a_worker_that_holds_a_replica_fails_no_request(lan):
         # least RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S (30 s).
         assert "marked draining for 45 s" in out, out
         assert "waiting for Serve to move ProxyActor, ServeReplica:slow:Slow" in out, out
+        # Within drain_timeout (by the worker's own clock) and the stop's grace (nothing needed SIGKILL).
         assert "drained in" in out and "drain cut short" not in out, out
-        assert took < 45 + 8, took  # within drain_timeout and the stop's grace (a bound, not a benchmark)
+        assert "killed after the grace period" not in out, out
+        print(f"round {round_}: the worker stopped {took:.1f} s after SIGTERM")
         assert hosts[victim_ip].processes() == [], [p.info for p in hosts[victim_ip].processes()]
         time.sleep(2)
         h1.write("/tmp/stop-load", "")
@@ -148,6 +150,15 @@ def test_stopping_a_worker_that_holds_a_replica_fails_no_request(lan):
 PINNED = serve_yaml("num_replicas: 1, ray_actor_options: {num_cpus: 0, resources: {worker: 0.01}}")
 
 
+SLOW_REQUEST = """import urllib.request as u
+try:
+    u.urlopen('http://127.0.0.1:8000/?sleep=20', timeout=60)
+    print('request answered')
+except Exception as exc:
+    print('request failed:', repr(exc))
+"""
+
+
 def test_a_drain_cut_short_by_its_timeout_still_stops_cleanly(lan):
     h1, h2 = lan(1), lan(2)
     h1.write("/tmp/serve.yaml", PINNED)
@@ -157,17 +168,18 @@ def test_a_drain_cut_short_by_its_timeout_still_stops_cleanly(lan):
     head.wait_line("head ready", timeout=240)
     worker.wait_line("worker ready", timeout=180)
     # One request in flight for 20 s: Serve's graceful stop of the replica waits for it, past our 3 s.
-    slow = h1.spawn(["python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/?sleep=20', "
-                     "timeout=60)"])
-    time.sleep(2)
+    slow = h1.spawn(["python3", "-c", SLOW_REQUEST])
+    time.sleep(5)  # the request in flight at the replica before the stop (2 s once drained without it)
     t0 = time.monotonic()
     worker.signal(signal.SIGTERM)
-    assert worker.wait(60) == 0, worker.output_tail()
-    took = time.monotonic() - t0
+    assert worker.wait(120) == 0, worker.output_tail()
+    print(f"the worker stopped {time.monotonic() - t0:.1f} s after SIGTERM")
     assert "marked draining for 3 s" in worker.output
     assert "drain cut short by drain_timeout (3 s)" in worker.output, worker.output_tail()
-    assert 3 <= took < 3 + 8, took
+    # The order of events: the node went before the 20 s request was answered (the drain did not wait for
+    # it, so it failed with its replica), and the stop needed no SIGKILL.
+    assert "killed after the grace period" not in worker.output, worker.output_tail()
+    assert slow.wait(120) == 0 and "request failed" in slow.output, slow.output
     assert h2.processes() == []
-    slow.kill()
     head.signal(signal.SIGTERM)
     assert head.wait(60) == 0

@@ -1,13 +1,14 @@
 """A head with GCS fault tolerance against a real Redis (Debian's redis-server) on its throwaway host."""
 
 import json
-import os
 import shutil
 import signal
 import sys
 import time
 
 import pytest
+
+from tests.skips import need
 
 pytestmark = pytest.mark.e2e
 BOOT = [sys.executable, "-m", "seedcore_boot"]
@@ -17,10 +18,7 @@ PASSWORD = "s3cret-redis-pw"
 
 @pytest.fixture
 def redis(host):
-    if not shutil.which("redis-server"):
-        if os.environ.get("SEEDCORE_REQUIRE_ALL") == "1":
-            pytest.fail("redis-server is required here but not installed")
-        pytest.skip("needs redis-server (Debian's redis-server)")
+    need(shutil.which("redis-server"), "needs redis-server (Debian's redis-server)")
     proc = host.spawn(["redis-server", "--port", "6390", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                        "--requirepass", PASSWORD])
     proc.wait_line("Ready to accept connections", timeout=30)
@@ -136,8 +134,7 @@ def test_a_head_restart_loses_nothing(lan, tmp_path):
     """The issue's measurement through seedcore-boot: Redis host, head, worker with the Serve replica and a
     proxy, a detached actor with state on the worker; the head's host killed, the same head command run
     again on the same address. The worker never exits, the actor keeps its state, the app stays up."""
-    if not shutil.which("redis-server"):
-        pytest.skip("needs redis-server")
+    need(shutil.which("redis-server"), "needs redis-server (Debian's redis-server)")
     h1, h2, h3 = lan(1), lan(2), lan(3)
     redis_proc = h3.spawn(["redis-server", "--port", "6390", "--bind", "10.200.0.3", "--save", "",
                            "--appendonly", "no", "--protected-mode", "no", "--requirepass", PASSWORD])
@@ -168,12 +165,7 @@ def test_a_head_restart_loses_nothing(lan, tmp_path):
             break
         time.sleep(1)
         status, _ = h2.http("http://127.0.0.1:8000/health")
-    if status != 200:
-        with open("/root/ftdebug.txt", "w") as fh:
-            fh.write(h1.http("http://127.0.0.1:8265/api/serve/applications/")[1] + "\n")
-            fh.write("\n".join(" ".join(p.cmdline()[:6]) for p in h2.processes()))
-            fh.write("\n" + str(h2.http("http://127.0.0.1:8000/health")))
-    assert status == 200
+    assert status == 200, h1.http("http://127.0.0.1:8265/api/serve/applications/")[1][-2000:]
 
     replica_before = json.loads(h2.http("http://127.0.0.1:8000/health")[1])["replica"]["id"]
     load = h2.spawn([sys.executable, "-c", LOAD, "45"])
@@ -186,7 +178,7 @@ def test_a_head_restart_loses_nothing(lan, tmp_path):
     assert "recovering cluster state from Redis 10.200.0.3:6390, namespace 'ft-cluster'" in head.output
     counts = json.loads(load.wait_line(lambda l: l.startswith("{"), timeout=120))
     print(f"requests to the worker's proxy through the head's restart: {counts}")
-    assert counts["ok"] / (counts["ok"] + counts["failed"]) >= 0.99, counts
+    assert counts["failed"] == 0 and counts["ok"] > 100, counts  # docs/fault-tolerance.md: none failed
 
     assert worker.popen.poll() is None, worker.output_tail()  # the worker never exited
     again = h2.python(ACTOR, "get", timeout=120)

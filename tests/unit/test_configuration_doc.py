@@ -5,6 +5,8 @@ setting that is gone) with the setting's default, and every command and option o
 import difflib
 import os
 import re
+import subprocess
+import sys
 
 import click
 import pytest
@@ -120,4 +122,14 @@ def test_every_command_and_option_is_on_the_page(text):
 def test_table_cells_escape_the_pipe():
     assert docgen.cell("a | b `x|y`") == r"a \| b `x\|y`"
     assert docgen.cell("in <temp_dir>/x, session_* dirs") == r"in &lt;temp_dir&gt;/x, session_\* dirs"
-    assert docgen.page() == docgen.page()  # deterministic
+
+
+
+@pytest.mark.parametrize("seed", ["1", "2"])
+def test_the_page_does_not_depend_on_the_process_that_makes_it(seed):
+    """Deterministic across processes: a set or dict iterated in hash order would differ with PYTHONHASHSEED
+    (a second call in one process would always agree with the first)."""
+    out = subprocess.run([sys.executable, "-c", "from seedcore_boot import docgen; print(docgen.page(), end='')"],
+                         env=dict(os.environ, PYTHONHASHSEED=seed), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == docgen.page()

@@ -77,9 +77,8 @@ def test_scripts_test_passes_shellcheck():
     import shutil
     import subprocess
 
-    import pytest
-    if not shutil.which("shellcheck"):
-        pytest.skip("needs shellcheck (Debian's shellcheck)")
+    from tests.skips import need
+    need(shutil.which("shellcheck"), "needs shellcheck (Debian's shellcheck)")
     out = subprocess.run(["shellcheck", os.path.join(docblocks.REPO, "scripts", "test")], capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stdout

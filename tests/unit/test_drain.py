@@ -10,8 +10,9 @@ import pytest
 
 from seedcore_boot import drain, gcsprobe, rayenv, servedrain
 from seedcore_boot.settings import resolve
+from tests.skips import need_module
 
-gcs_pb2 = pytest.importorskip("ray.core.generated.gcs_pb2")
+gcs_pb2 = need_module("ray.core.generated.gcs_pb2")
 from ray.core.generated import autoscaler_pb2, gcs_service_pb2  # noqa: E402
 
 ME, OTHER = "ab" * 28, "cd" * 28  # node ids are 28 bytes

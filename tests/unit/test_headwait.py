@@ -117,3 +117,40 @@ def test_the_watch_resolves_the_heads_name_again_and_falls_back_to_the_last_addr
         assert watch.current_ip() == "10.9.9.9"
     finally:
         watch.close()
+
+
+class _Clock:
+    """headwait's clock, driven by the wait's own sleeps (each one a minute), so that hours pass in a second:
+    the refusals are real (a closed port on loopback), only time is sped up."""
+
+    def __init__(self, limit):
+        self.now, self.limit = 1000.0, limit
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += 60
+        if self.now - 1000.0 > self.limit:
+            raise _Observed()
+
+
+class _Observed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("timeout,gives_up", [(0, False), (300, True)])
+def test_wait_timeout_0_never_gives_up(monkeypatch, timeout, gives_up):
+    """0 waits forever (docs): still asking after 3 hours, past the 300 s default, which gives up."""
+    class Quiet:
+        def event(self, *a, **k):
+            pass
+
+    clock = _Clock(limit=3 * 3600)
+    monkeypatch.setattr(headwait.time, "monotonic", clock.monotonic)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    srv.close()  # nothing listens there now
+    with pytest.raises(BootError if gives_up else _Observed):
+        headwait.wait_for_head(f"127.0.0.1:{port}", timeout, clock.sleep, Quiet())

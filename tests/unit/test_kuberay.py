@@ -8,6 +8,7 @@ import pytest
 from seedcore_boot import kuberay
 from seedcore_boot.errors import BootError
 from seedcore_boot.settings import resolve
+from tests.skips import need_module
 
 # As KubeRay v1.1.1 writes them (pod.go generateRayStartCommand): " --k=v " per flag, true as a bare switch.
 HEAD_FLAGS = [" --dashboard-host=0.0.0.0 ", " --num-cpus=1 ", " --block ", " --metrics-export-port=8080 ",
@@ -63,7 +64,7 @@ def test_other_ray_start_options_pass_through_as_extra_arguments():
 
 def test_pass_through_and_mapped_flags_cover_ray_start_exactly():
     """Every `ray start` option of the installed Ray 2.20 is mapped, passed through, or handled; nothing else."""
-    scripts = pytest.importorskip("ray.scripts.scripts")
+    scripts = need_module("ray.scripts.scripts")
     ray_options = {opt[2:] for p in scripts.start.params for opt in p.opts if opt.startswith("--")}
     ours = set(kuberay.TO_SETTING) | set(kuberay.INVERTED) | set(kuberay.ALWAYS) | set(kuberay.REFUSED) \
         | kuberay.PASS_THROUGH | {"head"}

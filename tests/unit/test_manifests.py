@@ -9,6 +9,7 @@ import pytest
 
 from seedcore_boot import kuberay, settings
 from tests.kuberay import operator
+from tests.skips import need_module
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MANIFESTS = sorted(glob.glob(os.path.join(REPO, "deploy", "kuberay", "*.yaml")))
@@ -70,7 +71,7 @@ def test_there_are_the_three_manifests():
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=os.path.basename)
 def test_every_object_and_pod_template_is_valid_kubernetes(path):
-    kv = pytest.importorskip("kubernetes_validate")
+    kv = need_module("kubernetes_validate")
     templates = []
     for doc in docs_of(path):
         if doc["apiVersion"].startswith("ray.io/"):

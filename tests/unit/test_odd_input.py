@@ -13,6 +13,7 @@ import threading
 import psutil
 import pytest
 
+from tests.skips import need
 from seedcore_boot import cli, gcsprobe, headwait, health, leftovers, rayenv, redisft, serve, state, status
 from seedcore_boot.errors import EXIT_USAGE, BootError
 from seedcore_boot.settings import resolve
@@ -443,8 +444,8 @@ def _can_unshare():
         return False
 
 
-@pytest.mark.skipif(not _can_unshare(), reason="needs unshare -nu (root, or user namespaces)")
 def test_detection_on_a_host_without_a_route_whose_name_has_an_empty_label():
+    need(_can_unshare(), "needs unshare -nu (root, or user namespaces)")
     # Ray's fallback is the host name's address; gethostbyname('a..b') raised UnicodeError, not OSError.
     # A network namespace of its own has no route; a UTS namespace of its own lets it take that name.
     code = ("import socket; socket.sethostname('a..b'); from seedcore_boot import nodeaddr; "

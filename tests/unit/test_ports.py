@@ -1,4 +1,5 @@
 import errno
+import json
 import os
 import socket
 
@@ -7,6 +8,7 @@ import pytest
 from seedcore_boot import ports
 from seedcore_boot.errors import BootError
 from seedcore_boot.settings import resolve
+from tests.skips import need
 
 
 def listener(family=socket.AF_INET, host="127.0.0.1", v6only=True):
@@ -58,8 +60,8 @@ def test_probe_sees_a_real_listener_and_the_holder_is_named():
 def test_ipv6_only_listener_is_found_by_a_wildcard_probe():
     try:
         sock = listener(socket.AF_INET6, "::1")
-    except OSError:
-        pytest.skip("no IPv6 loopback here")
+    except OSError as exc:
+        need(False, f"no IPv6 loopback here ({exc})")
     port = sock.getsockname()[1]
     try:
         assert ports.probe(ports.WILDCARD, port) == errno.EADDRINUSE
@@ -95,9 +97,29 @@ def test_ray_holders_get_left_over_advice():
     assert "pid 812" in msg and "left over from an earlier run" in msg and "seedcore-boot stop" in msg
 
 
-def test_free_port_avoids_what_it_is_told_to():
-    first = ports.free_port()
-    assert ports.free_port(avoid={first}) != first
+FREE_PORTS = """
+import json, sys
+from seedcore_boot import ports
+from seedcore_boot.errors import BootError
+avoid = set(json.loads(sys.argv[1]))
+got = []
+for _ in range(20):
+    try:
+        got.append(ports.free_port(avoid=avoid))
+    except BootError:
+        got.append(None)  # found none
+print(json.dumps(got))
+"""
+
+
+def test_free_port_avoids_what_it_is_told_to(host):
+    """On a host whose kernel hands out one port only (its own ip_local_port_range), that port is what
+    free_port finds, every time; told to avoid it, free_port finds none rather than return it."""
+    # Written from inside the host: a net sysctl applies to the writer's network namespace.
+    assert host.run(["sh", "-c", "echo 40001 40001 > /proc/sys/net/ipv4/ip_local_port_range"]).returncode == 0
+    assert json.loads(host.python(FREE_PORTS, "[]").stdout) == [40001] * 20  # the collision, forced
+    assert json.loads(host.python(FREE_PORTS, "[40001]").stdout) == [None] * 20
+    assert json.loads(host.python(FREE_PORTS, "[40002]").stdout) == [40001] * 20
 
 
 def test_a_holders_command_line_with_newlines_stays_one_line():

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from seedcore_boot import raycli
+from tests.skips import need_module
 
 
 def test_wait_for_port_returns_once_the_port_accepts():
@@ -26,7 +27,7 @@ def test_wait_for_port_gives_up_when_the_server_died_or_time_ran_out():
 
 
 def test_patch_applies_to_the_installed_ray_once():
-    node = pytest.importorskip("ray._private.node")
+    node = need_module("ray._private.node")
     assert raycli.patch_ray() and raycli.patch_ray()
     wrapped = node.Node._init_gcs_client
     assert wrapped._seedcore_wait and not getattr(wrapped.__wrapped__, "_seedcore_wait", False)
@@ -61,7 +62,7 @@ def _accepts(port):
 
 @pytest.mark.parametrize("head", [True, False])
 def test_a_head_connects_only_once_its_gcs_accepts(head):
-    pytest.importorskip("ray")
+    need_module("ray")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -82,7 +83,7 @@ def _gated(stdin_text):
 
 
 def test_gated_cli_runs_only_once_released():
-    pytest.importorskip("ray")
+    need_module("ray")
     released = _gated("go\n")
     assert released.returncode == 0 and "2.20.0" in released.stdout
     dropped = _gated("")  # the supervisor went away without releasing it
@@ -174,7 +175,7 @@ def test_other_keys_go_to_the_gcs_during_the_call():
 
 
 def test_the_wait_is_skipped_only_on_the_ray_it_was_read_on():
-    services = pytest.importorskip("ray._private.services")
+    services = need_module("ray._private.services")
     original = getattr(services.start_api_server, "__wrapped__", services.start_api_server)
     assert raycli.can_skip_dashboard_wait(original, "2.20.0")
     assert not raycli.can_skip_dashboard_wait(original, "2.21.0")
@@ -184,7 +185,7 @@ def test_the_wait_is_skipped_only_on_the_ray_it_was_read_on():
 
 
 def test_the_dashboard_patch_applies_to_the_installed_ray_once():
-    services = pytest.importorskip("ray._private.services")
+    services = need_module("ray._private.services")
     assert raycli.patch_dashboard_start() and raycli.patch_dashboard_start()
     wrapped = services.start_api_server
     assert wrapped._seedcore_dashboard and not getattr(wrapped.__wrapped__, "_seedcore_dashboard", False)
@@ -203,7 +204,7 @@ def test_other_command_groups_are_left_out_only_of_start_on_the_ray_read():
 
 
 def test_ray_start_runs_without_them():
-    pytest.importorskip("ray")
+    need_module("ray")
     code = ("import sys; from seedcore_boot import raycli; sys.argv = ['raycli', 'start', '--help']\n"
             "try:\n    raycli.main()\nexcept SystemExit as e:\n    print('rc', e.code)\n"
             "print('serve', 'ray.serve' in sys.modules)")

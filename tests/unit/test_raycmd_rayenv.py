@@ -8,6 +8,7 @@ from seedcore_boot.errors import BootError
 from seedcore_boot.node import dry_run_text, make_plan
 from seedcore_boot.raycmd import find_ray, head_argv, worker_argv
 from seedcore_boot.settings import resolve
+from tests.skips import need
 
 SEED = {"RAY_DISABLE_METRICS_SERVER": "1", "RAY_METRICS_EXPORT_PORT": "8080", "RAY_DASHBOARD_METRICS_PORT": "8080"}
 
@@ -80,8 +81,7 @@ def test_ray_command_prefix_reaches_both_argvs():
 
 
 def test_find_ray_runs_our_cli_wrapper_when_ray_is_in_our_environment():
-    if not os.path.isfile(os.path.join(os.path.dirname(sys.executable), "ray")):
-        pytest.skip("ray is not installed beside this Python")
+    need(os.path.isfile(os.path.join(os.path.dirname(sys.executable), "ray")), "ray is not installed beside this Python")
     assert find_ray() == [sys.executable, "-m", "seedcore_boot.raycli"]
 
 

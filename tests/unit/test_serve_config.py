@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from seedcore_boot import serve
@@ -71,12 +73,25 @@ def test_http_binding_precedence():
         serve.http_binding(config, r.settings, r.sources, env={})
 
 
-def test_host_default_depends_on_container(monkeypatch):
+@pytest.mark.parametrize("marker", [None, ".dockerenv", "run/.containerenv"])
+def test_host_default_depends_on_container(tmp_path, marker):
+    """A machine laid out under tmp_path: no marker file, Docker's, or podman's, each a real file."""
+    markers = tuple(str(tmp_path / name) for name in (".dockerenv", "run/.containerenv"))
+    if marker:
+        (tmp_path / marker).parent.mkdir(exist_ok=True)
+        (tmp_path / marker).write_text("")
     r = resolve({}, {})
     config = {"applications": [{"import_path": "m:a"}]}
-    monkeypatch.setattr(serve.os.path, "exists", lambda p: False)
-    assert serve.http_binding(config, r.settings, r.sources, env={})[0] == "127.0.0.1"
-    assert serve.http_binding(config, r.settings, r.sources, env={"KUBERNETES_SERVICE_HOST": "x"})[0] == "0.0.0.0"
+    host = serve.http_binding(config, r.settings, r.sources, env={}, markers=markers)[0]
+    assert host == ("0.0.0.0" if marker else "127.0.0.1")
+    assert serve.http_binding(config, r.settings, r.sources, env={"KUBERNETES_SERVICE_HOST": "x"},
+                              markers=markers)[0] == "0.0.0.0"
+
+
+def test_the_markers_looked_for_are_the_ones_the_docs_name():
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "running.md")) as fh:
+        text = fh.read()
+    assert serve.CONTAINER_MARKERS and all(f"`{m}`" in text for m in serve.CONTAINER_MARKERS)
 
 
 def test_finalize_sets_what_preflight_checked():

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-import pytest
+from tests.skips import need
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = sorted(glob.glob(f"{REPO}/docker/*.sh") + glob.glob(f"{REPO}/tests/docker/*.sh") + [f"{REPO}/.ci/run"])
@@ -20,10 +20,7 @@ def tool(name):
     """The tool beside this Python (pip-installed by the test extras) or on PATH; CI must have it."""
     path = os.path.join(os.path.dirname(sys.executable), name)
     found = path if os.path.exists(path) else shutil.which(name)
-    if not found:
-        if os.environ.get("SEEDCORE_REQUIRE_ALL") == "1":
-            pytest.fail(f"{name} is required here but not installed")
-        pytest.skip(f"{name} is not installed")
+    need(found, f"{name} is not installed")
     return found
 
 
