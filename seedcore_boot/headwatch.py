@@ -57,7 +57,8 @@ class Watch:
         self.lost = None
         self.said = []
 
-    def observe(self, probe, now, wall):
+    def observe(self, probe, now, wall, dying=False):
+        """dying: Ray is dying anyway, so one answer that does not know this node is enough."""
         if self.lost:
             return
         if not probe.ok:
@@ -77,7 +78,7 @@ class Watch:
             return
         if probe.node_alive is False and self.joined:
             self.unknown += 1
-            if self.unknown >= UNKNOWN_NODE_CHECKS:
+            if dying or self.unknown >= UNKNOWN_NODE_CHECKS:
                 self.lost = HeadLost(
                     f"the head at {self.where} does not hold this node ALIVE any more: it was replaced or "
                     "declared this node dead",
@@ -95,7 +96,7 @@ class Watch:
     def _gone(self, now):
         since = time.strftime("%H:%M:%S", time.localtime(self.last_ok[1]))
         return HeadLost(f"the head at {self.where} is gone since {since} (no answer for "
-                        f"{now - self.last_ok[0]:.0f} s, the longest Ray would keep this node: {self.why}; "
+                        f"{now - self.last_ok[0]:.0f} s; waited {self.wait_s:g} s: {self.why}; "
                         f"last error: {self.last_error})",
                         "this worker stops so that its restart policy brings it back to wait for the head")
 
@@ -118,6 +119,7 @@ class HeadWatch:
         self.interval = interval
         self.raylet = None
         self.watch = Watch(f"{host}:{port}", wait_s, why, cluster, time.monotonic(), time.time())
+        self._lock = threading.Lock()  # the thread's looks and check()'s last look when Ray dies
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="head-watch", daemon=True)
         self._thread.start()
@@ -149,20 +151,25 @@ class HeadWatch:
 
     def _run(self):
         while not self._done.wait(self.interval):
-            ip, probe = self.probe()
+            self._look()
+
+    def _look(self, dying=False):
+        ip, probe = self.probe()
+        with self._lock:
             if probe.ok:
                 self.ip = ip
-            self.watch.observe(probe, time.monotonic(), time.time())
-            while self.watch.said:
-                level, line = self.watch.said.pop(0)
-                (self.log.warn if level == "warn" else self.log.event)("head", line)
+            self.watch.observe(probe, time.monotonic(), time.time(), dying)
+            said, self.watch.said = self.watch.said, []
+        for level, line in said:
+            (self.log.warn if level == "warn" else self.log.event)("head", line)
 
     def check(self, dying=False):
         if dying and self.watch.lost is None:
             # Ray is dying: look once more now, so the line names the cause. The raylet itself exits on a
             # new head's first answer ("GCS returned an authentication error", node_manager.cc: its calls
-            # carry the old cluster id), which can come between two of our looks.
-            self.watch.observe(self.probe()[1], time.monotonic(), time.time())
+            # carry the old cluster id), which can come between two of our looks; and a raylet the head
+            # declared dead exits when it hears so ("mistakenly been marked as dead").
+            self._look(dying=True)
         lost = self.watch.check(time.monotonic(), dying)
         if lost:
             raise lost

@@ -61,7 +61,8 @@ print(json.dumps({"nodes": nodes, "ran": got}))
 def test_cluster_of_three_hosts(lan):
     h1, h2, h3 = lan(1), lan(2), lan(3)
     head = start_head(h1)
-    workers = [start_worker(h2), start_worker(h3)]
+    # h2's worker loses its head below: 10 s, not the 65 s a head it cannot reach gets by default (test_partition.py)
+    workers = [start_worker(h2, "--head-lost-timeout", "10"), start_worker(h3)]
     for w in workers:
         w.wait_line("worker ready", timeout=180)
 
@@ -131,8 +132,11 @@ def test_no_head_gives_up_on_its_own_deadline(lan):
     assert h2.processes() == []  # the gated Ray CLI went with us
 
 
+HEAD_LOST = ("--head-lost-timeout", "10")  # an explicit wait: the default is Ray's threshold (65 s)
+
+
 def _assert_head_lost_exit(worker, worker_host, killed_at):
-    rc = worker.wait(timeout=10 + 5)  # head_lost_timeout (default 10 s) + 5 s: the issue's bound
+    rc = worker.wait(timeout=10 + 5)  # head_lost_timeout (10 s, HEAD_LOST below) + 5 s: the issue's bound
     took = time.monotonic() - killed_at
     print(f"worker exited {rc} {took:.1f} s after its head's host died")
     assert rc == 1, worker.output_tail()
@@ -146,7 +150,7 @@ def _assert_head_lost_exit(worker, worker_host, killed_at):
 def test_head_lost_while_the_worker_checks_its_health(lan, run):
     h1, h2 = lan(1), lan(2)
     head = start_head(h1)
-    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", env={TEST_HOLD: "health:60"})
+    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", *HEAD_LOST, env={TEST_HOLD: "health:60"})
     worker.wait_line("holding 60 s", timeout=120)  # right after "Ray runtime started.", before the checks
     t = time.monotonic()
     h1.close()
@@ -159,7 +163,7 @@ def test_head_lost_while_the_worker_checks_its_health(lan, run):
 def test_head_lost_between_the_wait_and_ray_start(lan, run):
     h1, h2 = lan(1), lan(2)
     head = start_head(h1)
-    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", env={TEST_HOLD: "start:60"})
+    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", *HEAD_LOST, env={TEST_HOLD: "start:60"})
     worker.wait_line("holding 60 s", timeout=120)  # the wait succeeded; `ray start` is not released yet
     t = time.monotonic()
     h1.close()

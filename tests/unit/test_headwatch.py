@@ -154,3 +154,10 @@ def test_cluster_id_and_internal_config_are_read_from_rays_replies(monkeypatch):
     monkeypatch.setattr(gcsprobe, "_call", lambda ip, port, method, req, t: replies[method].SerializeToString())
     assert gcsprobe.cluster_id("h", 1) == CLUSTER
     assert raydeath.threshold({}, gcsprobe.internal_config("h", 1)).seconds == 5 * 11
+
+
+def test_when_ray_dies_one_answer_that_forgets_this_node_is_the_cause():
+    w = _watch()
+    w.observe(UP, 1, 1)
+    w.observe(Probe(True, "healthy", CLUSTER, False), 2, 2, dying=True)
+    assert "does not hold this node ALIVE" in str(w.check(2, dying=True))
