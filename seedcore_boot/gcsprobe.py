@@ -2,7 +2,9 @@
 imports ray (the import alone takes about a second).
 
 Before `ray start`: CheckAlive (NodeInfoGcsService) is what `ray start` itself uses to probe a GCS;
-InternalKVGet reads the cluster metadata Ray checks at join time. At a drain (drain.py): GetAllNodeInfo
+InternalKVGet reads the cluster metadata Ray checks at join time; GetClusterId and GetInternalConfig
+tell which cluster the worker joins and the head's system config (its health-check settings), and the
+head watch (headwatch.py) asks CheckAlive about this node. At a drain (drain.py): GetAllNodeInfo
 finds this node's id, DrainNode (AutoscalerStateService, what Ray's hidden `ray drain-node` sends) marks it
 draining. Field numbers are from the wheel's generated gcs_service_pb2 / gcs_pb2 / autoscaler_pb2; the unit
 tests decode replies built with those classes.

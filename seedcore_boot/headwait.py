@@ -131,7 +131,7 @@ def before_start(settings, log, env):
                      f"(RAY_gcs_rpc_server_reconnect_timeout_s), before the head would declare it dead "
                      f"({wait_s:g} s): export the head's RAY_health_check_* settings here too, or set head_lost_timeout")
         log.event("wait", f"joined cluster {cluster[:12] or '(id unknown)'}; a head this worker cannot reach is "
-                  f"waited for {wait_s:g} s ({why})")
+                  f"waited for {wait_s:g} s {why}")
         sup.head = HeadWatch(host, port, ip, wait_s, why, cluster, log, resolve)
         sup.guards.append(sup.head.check)
 
@@ -149,6 +149,6 @@ def head_patience(settings, env, ip, port):
     except GcsError:
         cluster, config = "", ""  # the watch's first checks say whether the head is there at all
     if settings.head_lost_timeout:
-        return settings.head_lost_timeout, "head_lost_timeout", cluster
+        return settings.head_lost_timeout, "(head_lost_timeout)", cluster
     ray = raydeath.threshold(env, config)
-    return ray.seconds, "the head declares a node dead after " + ray.describe(), cluster
+    return ray.seconds, f"as Ray would (the head declares a node dead after {ray.describe()})", cluster

@@ -65,7 +65,7 @@ class Watch:
             if self.last_error is None:
                 since = time.strftime("%H:%M:%S", time.localtime(self.last_ok[1]))
                 self.said.append(("warn", f"head {self.where} unreachable since {since} ({probe.detail}); "
-                                          f"waiting up to {self.wait_s:g} s as Ray would ({self.why})"))
+                                          f"waiting up to {self.wait_s:g} s {self.why}"))
             self.last_error = probe.detail
             if now - self.last_ok[0] >= self.wait_s:
                 self.lost = self._gone(now)
@@ -96,7 +96,7 @@ class Watch:
     def _gone(self, now):
         since = time.strftime("%H:%M:%S", time.localtime(self.last_ok[1]))
         return HeadLost(f"the head at {self.where} is gone since {since} (no answer for "
-                        f"{now - self.last_ok[0]:.0f} s; waited {self.wait_s:g} s: {self.why}; "
+                        f"{now - self.last_ok[0]:.0f} s; waited {self.wait_s:g} s {self.why}; "
                         f"last error: {self.last_error})",
                         "this worker stops so that its restart policy brings it back to wait for the head")
 

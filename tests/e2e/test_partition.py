@@ -10,7 +10,8 @@ same PID, ALIVE, and deadlines only a hang reaches; the figures are printed, and
 
 What Ray's head decides is the reference: it declares a node dead after 5 failed health checks in a row
 (10 s timeout, 3 s apart), and the checks go on failing for a while after a heal, until TCP retransmits
-(measured here: a 30 s cut counted 4, a 50 s cut 5, and the node DEAD, for plain Ray's workers as for ours).
+(measured here: a 30 s cut counted 4 in one run and 5, the node DEAD, in another at load average 33; a 50 s
+cut 5, for plain Ray's workers as for ours: bench/partition.py).
 So a cut's test asserts that the worker does what the head decided: kept, it is the same worker with its
 actor intact; declared dead, it leaves in one line with nothing left.
 """
@@ -31,7 +32,6 @@ pytestmark = pytest.mark.e2e
 HEAD_IP = "10.200.0.1"
 HEAD = f"{HEAD_IP}:6379"
 WORKER_IP = "10.200.0.2"
-NS = "partition"
 
 ACTOR = r"""
 import json, sys, ray
@@ -262,7 +262,8 @@ def test_a_cut_longer_than_rays_threshold_ends_the_worker_in_one_line(cluster):
     assert rc == 1, worker.output_tail()
     errors = [l for l in worker.output.splitlines() if l.startswith("seedcore-boot: error:")]
     assert len(errors) == 1 and f"the head at {HEAD} is gone since" in errors[0], worker.output_tail()
-    assert "waited 65 s: the head declares a node dead after" in errors[0] and "Traceback" not in worker.output
+    assert "waited 65 s as Ray would (the head declares a node dead after" in errors[0], errors[0]
+    assert "Traceback" not in worker.output
     assert c["worker_host"].processes() == []
 
 

@@ -48,7 +48,7 @@ DOWN = Probe(False, "deadline_exceeded: Deadline Exceeded")
 
 
 def _watch(wait_s=65.0):
-    return Watch("10.200.0.1:6379", wait_s, "test", CLUSTER, now=0.0, wall=0.0)
+    return Watch("10.200.0.1:6379", wait_s, "as Ray would (test)", CLUSTER, now=0.0, wall=0.0)
 
 
 def _said(w):
@@ -161,3 +161,14 @@ def test_when_ray_dies_one_answer_that_forgets_this_node_is_the_cause():
     w.observe(UP, 1, 1)
     w.observe(Probe(True, "healthy", CLUSTER, False), 2, 2, dying=True)
     assert "does not hold this node ALIVE" in str(w.check(2, dying=True))
+
+
+def test_the_wait_is_the_users_timeout_or_what_the_heads_settings_give(monkeypatch):
+    from seedcore_boot import headwait
+
+    monkeypatch.setattr(headwait, "cluster_id", lambda ip, port: CLUSTER)
+    monkeypatch.setattr(headwait, "internal_config", lambda ip, port: '{"health_check_failure_threshold": 2}')
+    wait, why, cluster = headwait.head_patience(resolve({}, {}, role="worker").settings, {}, "h", 1)
+    assert (wait, cluster) == (2 * 13, CLUSTER) and why.startswith("as Ray would (") and "system config" in why
+    told = resolve({}, {"SEEDCORE_BOOT_HEAD_LOST_TIMEOUT": "10"}, role="worker").settings
+    assert headwait.head_patience(told, {}, "h", 1) == (10, "(head_lost_timeout)", CLUSTER)
