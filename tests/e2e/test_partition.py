@@ -270,16 +270,17 @@ def test_a_cut_longer_than_rays_threshold_ends_the_worker_in_one_line(cluster):
 def _head_replaced(lan, h1, head, env=None):
     """Kill the head's whole host, bring it up again at the same address; (new host, new head).
 
-    The new host keeps the old one's MAC address, as a machine that restarts keeps its NIC's: with another
-    one the worker would reach it only once its ARP entry expires (measured: 23 s after the new head's
-    marker), which is the network's delay, not the worker's."""
-    mac = h1.run(["cat", "/sys/class/net/eth0/address"]).stdout.strip()
+    A machine that comes up announces itself on its LAN (ARP, DHCP, any first packet), and the switch and
+    its neighbours learn where its address is now. An emulated host says nothing until spoken to, so it
+    sends the worker one datagram (its ARP request is the announcement); without that the worker's frames went to the old machine's port until its ARP
+    entry expired (measured: the new head unseen for 23-45 s after its marker, its own watch's probes timing
+    out meanwhile)."""
     h1.close()
     head.kill()
     h1b = lan.host(1)
-    for args in (["down"], ["address", mac], ["up"]):
-        out = h1b.run(["ip", "link", "set", "eth0", *args])
-        assert out.returncode == 0, out.stderr
+    said = h1b.python("import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'', "
+                      "(sys.argv[1], 9))", WORKER_IP)
+    assert said.returncode == 0, said.stderr
     return h1b, start_head(h1b, env=env)
 
 
