@@ -272,9 +272,9 @@ def _head_replaced(lan, h1, head, env=None):
 
     A machine that comes up announces itself on its LAN (ARP, DHCP, any first packet), and the switch and
     its neighbours learn where its address is now. An emulated host says nothing until spoken to, so it
-    sends the worker one datagram (its ARP request is the announcement); without that the worker's frames went to the old machine's port until its ARP
-    entry expired (measured: the new head unseen for 23-45 s after its marker, its own watch's probes timing
-    out meanwhile)."""
+    sends the worker one datagram (its ARP request is the announcement). Without that the worker's frames
+    went to the old machine until its ARP entry expired (measured: the new head unseen by the worker's watch
+    for 23-45 s after the new head's marker); with it the worker left before that marker."""
     h1.close()
     head.kill()
     h1b = lan.host(1)
