@@ -10,7 +10,7 @@ worker's join after the head's GCS is up), restart (a head's host killed and res
 Redis; ~3 min a rep, only with --only restart), drain (a worker holding a Serve replica stopped under load,
 plain against ours; ~1.5 min a rep, only with --only drain), tls (a head with Serve, a worker's join and
 Serve requests/s with mutual TLS against without; ~1.5 min a rep, only with --only tls), partition (a worker holding a
-Serve replica cut off from its head for 10, 30 and 50 s under load, plain against ours; ~8 min a rep, only with
+Serve replica cut off from its head for 10, 30 and 50 s under load, plain against ours; ~9 min a rep, only with
 --only partition). Each rep runs on fresh
 namespaced hosts (tests/nshost.py), seedcore-boot and plain Ray alternating. Prints min / median / max and ratios, writes one JSON file
 (bench/results/<UTC timestamp>.json unless --out).
