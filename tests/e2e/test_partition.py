@@ -129,6 +129,8 @@ def _join(c):
     wait_for("the worker ALIVE at the head", lambda: alive_at(c["head_host"], WORKER_IP), timeout=60)
     first = bump(c["head_host"], "create")
     assert first["n"] == 1
+    # The dashboard's node list lags the GCS: until it shows this node (not a dead one before it) ALIVE
+    wait_for("the new node ALIVE at the head", lambda: alive_at(c["head_host"], WORKER_IP) == [first["node"]], 60)
     c.update(worker=worker, node=first["node"], raylet=c["worker_host"].find("raylet")[0].pid,
              pid=worker.inner().pid, n=1)
 
