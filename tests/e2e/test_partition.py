@@ -10,8 +10,8 @@ same PID, ALIVE, and deadlines only a hang reaches; the figures are printed, and
 
 What Ray's head decides is the reference: it declares a node dead after 5 failed health checks in a row
 (10 s timeout, 3 s apart), and the checks go on failing for a while after a heal, until TCP retransmits
-(measured here: a 30 s cut counted 4 in one run and 5, the node DEAD, in another at load average 33; a 50 s
-cut 5, for plain Ray's workers as for ours: bench/partition.py).
+(measured here at load average 20-33: a 30 s cut counted 4 in one run and 5, the node DEAD, in three others;
+a 50 s cut 4 in one and 5 in three; plain Ray's workers lose the node alike: bench/partition.py).
 So a cut's test asserts that the worker does what the head decided: kept, it is the same worker with its
 actor intact; declared dead, it leaves in one line with nothing left.
 """
