@@ -9,7 +9,9 @@ hosts: every node ALIVE, each worker's join, the head's CPU and memory; worker s
 worker's join after the head's GCS is up), restart (a head's host killed and restarted, without and with
 Redis; ~3 min a rep, only with --only restart), drain (a worker holding a Serve replica stopped under load,
 plain against ours; ~1.5 min a rep, only with --only drain), tls (a head with Serve, a worker's join and
-Serve requests/s with mutual TLS against without; ~1.5 min a rep, only with --only tls). Each rep runs on fresh
+Serve requests/s with mutual TLS against without; ~1.5 min a rep, only with --only tls), partition (a worker holding a
+Serve replica cut off from its head for 10, 30 and 50 s under load, plain against ours; ~9 min a rep, only with
+--only partition). Each rep runs on fresh
 namespaced hosts (tests/nshost.py), seedcore-boot and plain Ray alternating. Prints min / median / max and ratios, writes one JSON file
 (bench/results/<UTC timestamp>.json unless --out).
 """
@@ -32,7 +34,7 @@ if ROOT not in sys.path:
 from bench import report, timeline  # noqa: E402
 
 CASES = {"head": "bench.head", "serve": "bench.serve200", "cluster": "bench.cluster", "join": "bench.join",
-         "restart": "bench.restart", "drain": "bench.drain", "tls": "bench.tls"}
+         "restart": "bench.restart", "drain": "bench.drain", "tls": "bench.tls", "partition": "bench.partition"}
 DEFAULT = ["head", "serve", "cluster", "join"]
 PAGE = os.path.join(ROOT, "docs", "benchmarks.md")  # its "## Performance" section holds the table
 

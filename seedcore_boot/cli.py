@@ -119,7 +119,7 @@ def worker(config_path, dry_run, ray_args, **opts):
     host, port = headwait.parse_address(settings.head_address)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return _run_node("worker", config_path, opts, ray_args, dry_run, address=address,
-                     wait_first=headwait.before_start(settings, Log(settings.log_format)))
+                     wait_first=headwait.before_start(settings, Log(settings.log_format), os.environ))
 
 
 @cli.command("check-ports", epilog=_env_epilog())

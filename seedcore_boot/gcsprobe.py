@@ -2,7 +2,9 @@
 imports ray (the import alone takes about a second).
 
 Before `ray start`: CheckAlive (NodeInfoGcsService) is what `ray start` itself uses to probe a GCS;
-InternalKVGet reads the cluster metadata Ray checks at join time. At a drain (drain.py): GetAllNodeInfo
+InternalKVGet reads the cluster metadata Ray checks at join time; GetClusterId and GetInternalConfig
+tell which cluster the worker joins and the head's system config (its health-check settings), and the
+head watch (headwatch.py) asks CheckAlive about this node. At a drain (drain.py): GetAllNodeInfo
 finds this node's id, DrainNode (AutoscalerStateService, what Ray's hidden `ray drain-node` sends) marks it
 draining. Field numbers are from the wheel's generated gcs_service_pb2 / gcs_pb2 / autoscaler_pb2; the unit
 tests decode replies built with those classes.
@@ -75,29 +77,75 @@ def _number(fields, num):
 
 def check_gcs(ip, port, timeout):
     """(healthy, detail, ray_version): the GCS answers CheckAlive with status OK, not merely TCP."""
+    alive = check_alive(ip, port, timeout)
+    return alive.ok, alive.detail, alive.version
+
+
+class Alive(NamedTuple):
+    ok: bool
+    detail: str
+    version: Optional[str]
+    raylet_alive: tuple = ()  # one bool per raylet address asked about
+
+
+def check_alive(ip, port, timeout, raylets=()):
+    """CheckAlive, optionally about raylets ("IP:PORT"): CheckAliveRequest raylet_address 1 (repeated string);
+    CheckAliveReply status 1, ray_version 2, raylet_alive 3 (repeated bool, packed). The GCS answers
+    whether each address ("IP:node_manager_port", measured) is a node it holds ALIVE; the raylet itself asks
+    this about its own address every raylet_liveness_self_check_interval_ms (5 s). Our calls carry no cluster
+    id, so a new GCS answers them (the raylet's, which carry one, it refuses)."""
     grpc = _grpc()
 
+    request = b"".join(_bytes_field(1, r.encode()) for r in raylets)
     try:
-        reply = _call(ip, port, _CHECK_ALIVE, b"", timeout)
+        reply = _call(ip, port, _CHECK_ALIVE, request, timeout)
     except grpc.RpcError as exc:
         code = _code(exc)
         detail = (exc.details() or "").split("\n")[0] if hasattr(exc, "details") else ""
-        return False, f"{code}: {detail}" if detail else code, None
+        return Alive(False, f"{code}: {detail}" if detail else code, None)
     return check_alive_reply(reply)
 
 
 def check_alive_reply(reply):
-    """(healthy, detail, ray_version) of CheckAliveReply bytes: status 1 (code 1, message 2), ray_version 2."""
+    """Alive of CheckAliveReply bytes: status 1 (code 1, message 2), ray_version 2, raylet_alive 3."""
     try:
-        fields = dict(_fields(reply))
+        pairs = _fields(reply)
+        fields = dict(pairs)
         status = dict(_fields(_bytes(fields, 1)))
         version = _bytes(fields, 2).decode()
         code, message = _number(status, 1), _bytes(status, 2).decode(errors="replace")
+        alive = []
+        for num, val in pairs:
+            if num == 3:  # packed (bytes of varints) as Ray's C++ sends it, or one varint per element
+                alive += [bool(b) for b in val] if isinstance(val, bytes) else [bool(val)]
     except ValueError:  # UnicodeDecodeError is one
-        return False, "the GCS port answered, but not like a Ray GCS", None
+        return Alive(False, "the GCS port answered, but not like a Ray GCS", None)
     if code != 0:
-        return False, f"GCS unhealthy: {message}", version
-    return True, "healthy", version
+        return Alive(False, f"GCS unhealthy: {message}", version)
+    return Alive(True, "healthy", version, tuple(alive))
+
+
+_CLUSTER_ID = "/ray.rpc.NodeInfoGcsService/GetClusterId"
+_INTERNAL_CONFIG = "/ray.rpc.NodeInfoGcsService/GetInternalConfig"
+
+
+def cluster_id(ip, port, timeout=3.0):
+    """The cluster's id (hex): made by a GCS that starts a new cluster, kept in Redis with fault tolerance,
+    so a head restarted on Redis keeps it and a new cluster at the same address has another.
+    GetClusterIdReply: status 1, cluster_id 2 (bytes). Raises GcsError."""
+    try:
+        return dict(_fields(_rpc(ip, port, _CLUSTER_ID, b"", timeout))).get(2, b"").hex()
+    except (ValueError, IndexError, AttributeError):
+        raise GcsError("the GCS answered GetClusterId with something we cannot read") from None
+
+
+def internal_config(ip, port, timeout=3.0):
+    """The head's system config (JSON text, "" when none), as every raylet gets it at registration.
+    GetInternalConfigReply: status 1, config 2 (string). Raises GcsError."""
+    try:
+        return dict(_fields(_rpc(ip, port, _INTERNAL_CONFIG, b"", timeout))).get(2, b"").decode()
+    except (ValueError, IndexError, AttributeError, UnicodeDecodeError):
+        raise GcsError("the GCS answered GetInternalConfig with something we cannot read") from None
 
 
 _KV_GET = "/ray.rpc.InternalKVGcsService/InternalKVGet"

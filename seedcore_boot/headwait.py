@@ -1,6 +1,6 @@
 """A worker and its head: parse the address, resolve the name, and ask the GCS itself whether it is
-healthy, with backoff, jitter, a cap and progress lines, bounded by our own wait_timeout; then keep asking
-through every later phase, so a head lost at any point ends the worker within head_lost_timeout.
+healthy, with backoff, jitter, a cap and progress lines, bounded by our own wait_timeout; then watch it
+through every later phase (headwatch.py).
 
 Plain `ray start --address` against an unreachable head retries silently for ~142 s; this wait is visible.
 """
@@ -8,12 +8,12 @@ Plain `ray start --address` against an unreachable head retries silently for ~14
 import ipaddress
 import random
 import socket
-import threading
 import time
 
-from . import RAY_VERSION, nodeaddr, raytemp, tls
+from . import RAY_VERSION, nodeaddr, raydeath, raytemp, tls
 from .errors import BootError, usage_error
-from .gcsprobe import check_gcs, cluster_versions, handshake_failure
+from .gcsprobe import GcsError, check_gcs, cluster_id, cluster_versions, handshake_failure, internal_config
+from .headwatch import HeadWatch
 from .values import host_problem
 
 BACKOFF_CAP = 0.25
@@ -118,75 +118,42 @@ def wait_for_head(address, timeout, sleep, log, progress_every=5.0):
         delay *= 2
 
 
-class HeadLost(BootError):
-    """The head stopped answering: the worker stops its node and exits 1 (its restart policy waits anew)."""
-
-
-class HeadWatch:
-    """Asks the head's GCS CheckAlive every `interval` from the moment the wait found it healthy.
-
-    Ray's raylet gives up on a lost GCS after RAY_gcs_rpc_server_reconnect_timeout_s, but only once it is
-    registered and running: a head lost between our wait and `ray start`, or while the node starts, left a
-    worker silent until ready_timeout (measured: 2 of 4 runs, 40 s and more). So we watch it ourselves.
-    """
-
-    def __init__(self, host, port, ip, timeout, interval=1.0):
-        self.where, self.host, self.ip, self.port = f"{host}:{port}", host, ip, port
-        self.timeout, self.interval = timeout, interval
-        self._last_ok = (time.monotonic(), time.time())  # the wait has just seen it healthy
-        self._last_error = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="head-watch", daemon=True)
-        self._thread.start()
-
-    def current_ip(self):
-        """The head's address now: its name resolved again (a head pod that comes back has another IP), or the
-        last address that answered when the name does not resolve (a Kubernetes Service whose head is not
-        Ready has no endpoints for a moment; the head itself may well be up)."""
-        try:
-            return resolve(self.host)
-        except OSError:
-            return self.ip
-
-    def _run(self):
-        while not self._done.wait(self.interval):
-            ip = self.current_ip()
-            ok, detail, _ = check_gcs(ip, self.port, timeout=self.interval)
-            if ok:
-                self.ip = ip
-                self._last_ok, self._last_error = (time.monotonic(), time.time()), None
-            else:
-                self._last_error = f"{ip}: {detail}" if ip != self.host else detail
-
-    def check(self, dying=False):
-        """Raise HeadLost when the head has not answered for `timeout` s, or at all when Ray is dying anyway
-        (its raylet gives up on a lost head too; then the head, not the raylet, is the news)."""
-        last_error = self._last_error
-        if last_error is None:
-            return
-        silent = time.monotonic() - self._last_ok[0]
-        if dying or silent >= self.timeout:
-            since = time.strftime("%H:%M:%S", time.localtime(self._last_ok[1]))
-            raise HeadLost(f"the head at {self.where} is gone since {since} (no answer for {silent:.0f} s; last "
-                           f"error: {last_error})",
-                           "this worker stops so that its restart policy brings it back to wait for the head")
-
-    def close(self):
-        self._done.set()
-
-
-def before_start(settings, log):
+def before_start(settings, log, env):
     """The worker's steps before `ray start` (node.run's wait_first): wait for a healthy head, refuse a node
-    address the head could not reach (nodeaddr), then watch the head through every later phase. Returns the
-    temp dir the worker's Ray will use: the head's (raytemp.py)."""
+    address the head could not reach (nodeaddr), then watch the head through every later phase (headwatch).
+    Returns the temp dir the worker's Ray will use: the head's (raytemp.py)."""
 
     def wait_first(sup):
         host, port, ip = wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep, log)
         check_versions(f"{host}:{port}", cluster_versions(ip, port))
         mine = nodeaddr.check_worker(settings, ip, port, log)
         tls.check_worker_address(settings, mine)  # a certificate of the user's must name it (tls.py)
-        sup.head = HeadWatch(host, port, ip, settings.head_lost_timeout)
+        wait_s, why, cluster = head_patience(settings, env, ip, port)
+        raylet = float(sup.env.get("RAY_gcs_rpc_server_reconnect_timeout_s") or 0)
+        if raylet and raylet < wait_s:
+            log.warn("wait", f"this worker's raylet gives up on an unreachable head after {raylet:g} s "
+                     f"(RAY_gcs_rpc_server_reconnect_timeout_s), before the head would declare it dead "
+                     f"({wait_s:g} s): export the head's RAY_health_check_* settings here too, or set head_lost_timeout")
+        log.event("wait", f"joined cluster {cluster[:12] or '(id unknown)'}; a head this worker cannot reach is "
+                  f"waited for {wait_s:g} s {why}")
+        sup.head = HeadWatch(host, port, ip, wait_s, why, cluster, log, resolve)
         sup.guards.append(sup.head.check)
         return raytemp.of_head(ip, port, sup.sleep)
 
     return wait_first
+
+
+def head_patience(settings, env, ip, port):
+    """(seconds to wait for a head that does not answer, why that long, the cluster id joined).
+
+    head_lost_timeout, when set, is the user's figure; otherwise as long as the head takes to declare this
+    node dead (raydeath.py), from the head's system config and our environment."""
+    try:
+        cluster = cluster_id(ip, port)
+        config = internal_config(ip, port)
+    except GcsError:
+        cluster, config = "", ""  # the watch's first checks say whether the head is there at all
+    if settings.head_lost_timeout:
+        return settings.head_lost_timeout, "(head_lost_timeout)", cluster
+    ray = raydeath.threshold(env, config)
+    return ray.seconds, f"as Ray would (the head declares a node dead after {ray.describe()})", cluster

@@ -6,6 +6,7 @@ Head and worker differ only in their argv, their port plan and the steps run onc
 
 import dataclasses
 import json
+import os
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from typing import Callable, Dict, List, Optional
 from . import (components, drain, exposure, health, hostcheck, leftovers, nodeaddr, portclaim, redisft, ports,
                raycmd, raylogs, rayenv, raytemp, serve, servedrain, state, tls)
 from .errors import BootError
-from .headwait import HeadLost, parse_address
+from .headwait import parse_address
+from .headwatch import HeadLost
 from .log import ms, redact
 from .supervisor import ChildExited, StopRequested, Supervisor
 
@@ -68,7 +70,7 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
     secret = redisft.password(settings) if role == "head" and settings.redis_address else ""
     argv = (raycmd.head_argv(settings, ray, secret) if role == "head"
             else raycmd.worker_argv(settings, address, ray))
-    env_additions = rayenv.additions(settings, role, raycmd.gateable(argv))
+    env_additions = rayenv.additions(settings, role, raycmd.gateable(argv), os.environ)
     plan = Plan(role, settings, planned, argv, env_additions, notes, decisions, nofile,
                 secrets=[secret] if secret else [], tls=tls.plan(settings, role))
     if serve_config is not None:
@@ -179,6 +181,8 @@ def run(plan, log, base_env, wait_first: Callable = None):
                                 "read the Ray output above; raise ready_timeout if the machine is slow")
             sup.sleep(0.05)
         phases["ray start"] = time.monotonic() - t
+        if sup.head and sup.node_ip:  # the raylet registered before the marker: from now on the head must know it
+            sup.head.watch_node(sup.node_ip, s.node_manager_port)
         log.event("start", f"ray runtime started ({ms(phases['ray start'])})")
         security_warnings(s, role, sup.node_ip, log)
         _test_hold("health", sup, log, base_env)

@@ -8,7 +8,7 @@ in the child's environment untouched so that nothing a user exported disappears.
 
 import dataclasses
 
-from . import ports, servedrain, tls
+from . import ports, raydeath, servedrain, tls
 
 
 def move_disabled_metrics(settings, resolved_sources, avoid):
@@ -41,16 +41,19 @@ RAY_DEFAULTS = {
 }
 
 
-def additions(settings, role, ours=True):
+def additions(settings, role, ours=True, env=None):
     """The variables we add to the child's environment, in the order they are printed.
 
-    ours: Ray runs from our own Python (raycmd.gateable), so its workers can import seedcore_boot."""
+    ours: Ray runs from our own Python (raycmd.gateable), so its workers can import seedcore_boot.
+    env: the environment the node starts from (Ray's health-check variables in it set the raylet's patience)."""
     add = {"PYTHONUNBUFFERED": "1"}  # ray start's output is a pipe to us; unbuffered keeps the marker prompt
     add.update(RAY_DEFAULTS)
     if role == "worker":
-        # Without this a worker outlives its head by a minute; with it the raylet exits, `ray start` exits 1,
-        # and so do we: a restart policy brings the worker back, and it waits for the head again.
-        add["RAY_gcs_rpc_server_reconnect_timeout_s"] = str(settings.head_lost_timeout)
+        # The raylet's own patience with a GCS it cannot reach (Ray's default 60 s is shorter than the 65 s
+        # the head takes to declare it dead): a head_lost_timeout the user set, or past our watch's wait, so
+        # that the watch (headwatch.py) decides and says why, and the node never leaves before Ray would.
+        add["RAY_gcs_rpc_server_reconnect_timeout_s"] = str(raydeath.raylet_patience(settings.head_lost_timeout,
+                                                                                     env or {}))
     if role == "head":
         add["DASHBOARD_METRIC_PORT"] = str(settings.dashboard_metrics_port)
         add["AUTOSCALER_METRIC_PORT"] = str(settings.autoscaler_metrics_port)
@@ -82,6 +85,6 @@ def child_env(settings, role, base_env, ours=True):
     (gcsprobe.use_tls reads the child's environment) stopped with a KeyError before Ray started."""
     off = () if tls.plan(settings, role) else tls.ENV_NAMES
     env = {k: v for k, v in base_env.items() if not (k in _DROP_WHEN_EMPTY and not v.strip()) and k not in off}
-    env.update((k, v) for k, v in additions(settings, role, ours).items()
+    env.update((k, v) for k, v in additions(settings, role, ours, base_env).items()
                if not (k in RAY_DEFAULTS and k in base_env))
     return env

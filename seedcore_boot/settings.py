@@ -121,10 +121,14 @@ class Settings:
                                      ray="`ray start --address`")
     wait_timeout: float = _f(300.0, "seconds", "how long a worker waits for its head; 0 waits forever",
                              roles=("worker",), ray=OURS)
-    head_lost_timeout: int = _f(10, "count", "seconds a worker's raylet tries to reach a lost head before "
-                                "exiting (Ray's RAY_gcs_rpc_server_reconnect_timeout_s; Ray's default is 60)",
-                                env=("RAY_gcs_rpc_server_reconnect_timeout_s",), roles=("worker",),
-                                ray="env `RAY_gcs_rpc_server_reconnect_timeout_s`")
+    head_lost_timeout: Optional[int] = _f(None, "count", "seconds a worker waits for a head it cannot reach, "
+                                          "then exits 1 (a head that answers but is another cluster ends it "
+                                          "at once). Default: as long as the head takes to declare the worker "
+                                          "dead, from Ray's health-check settings (65 s with Ray's defaults), "
+                                          "so a network blip costs no worker",
+                                          env=("RAY_gcs_rpc_server_reconnect_timeout_s",), roles=("worker",),
+                                          ray="env `RAY_gcs_rpc_server_reconnect_timeout_s` (unset: our wait "
+                                              "+ 10 s)")
     drain_timeout: float = _f(45.0, "seconds", "on SIGTERM, the longest a worker waits for Serve to move its "
                               "replicas (and proxy) to other nodes before Ray stops; 0 stops at once. Give the "
                               "orchestrator drain_timeout + grace_period + 5 s (stop_grace_period, "

@@ -81,7 +81,7 @@ class Supervisor:
         self.node_ip = None
         self.components = {}  # pid -> (psutil.Process, name), watched once the node is ready
         self.guards = []  # callables(dying=False) that raise BootError: conditions outside the tree (the head)
-        self.head = None  # a worker's headwait.HeadWatch, once the wait found its head
+        self.head = None  # a worker's headwatch.HeadWatch, once the wait found its head
         self._reader = None
 
     # --- signals -------------------------------------------------------------------------------

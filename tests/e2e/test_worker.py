@@ -62,7 +62,8 @@ print(json.dumps({"nodes": nodes, "ran": got}))
 def test_cluster_of_three_hosts(lan):
     h1, h2, h3 = lan(1), lan(2), lan(3)
     head = start_head(h1)
-    workers = [start_worker(h2), start_worker(h3)]
+    # h2's worker loses its head below: 10 s, not the 65 s a head it cannot reach gets by default (test_partition.py)
+    workers = [start_worker(h2, "--head-lost-timeout", "10"), start_worker(h3)]
     for w in workers:
         w.wait_line("worker ready", timeout=180)
 
@@ -151,6 +152,9 @@ def test_wait_timeout_0_waits_without_a_limit(lan):
     assert "seedcore-boot: error:" not in worker.output and h2.processes() == []
 
 
+HEAD_LOST = ("--head-lost-timeout", "10")  # an explicit wait: the default is Ray's threshold (65 s)
+
+
 def _assert_head_lost_exit(worker, worker_host, killed_at):
     rc = worker.wait(timeout=120)  # only a hang reaches this (head_lost_timeout is 10 s); the time is printed
     took = time.monotonic() - killed_at
@@ -166,7 +170,7 @@ def _assert_head_lost_exit(worker, worker_host, killed_at):
 def test_head_lost_while_the_worker_checks_its_health(lan, run):
     h1, h2 = lan(1), lan(2)
     head = start_head(h1)
-    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", env={TEST_HOLD: "health:60"})
+    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", *HEAD_LOST, env={TEST_HOLD: "health:60"})
     worker.wait_line("holding 60 s", timeout=120)  # right after "Ray runtime started.", before the checks
     t = time.monotonic()
     h1.close()
@@ -179,7 +183,7 @@ def test_head_lost_while_the_worker_checks_its_health(lan, run):
 def test_head_lost_between_the_wait_and_ray_start(lan, run):
     h1, h2 = lan(1), lan(2)
     head = start_head(h1)
-    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", env={TEST_HOLD: "start:60"})
+    worker = h2.boot("worker", "--address", HEAD, "--num-cpus", "1", *HEAD_LOST, env={TEST_HOLD: "start:60"})
     worker.wait_line("holding 60 s", timeout=120)  # the wait succeeded; `ray start` is not released yet
     t = time.monotonic()
     h1.close()

@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from seedcore_boot import gcsprobe, headwait
+from seedcore_boot import gcsprobe, headwait, headwatch
 from seedcore_boot.errors import BootError
 
 
@@ -63,29 +63,42 @@ def _free_port():
         return s.getsockname()[1]
 
 
+class _Quiet:
+    def __init__(self):
+        self.lines = []
+
+    def event(self, phase, msg, **k):
+        self.lines.append(msg)
+
+    warn = event
+
+
 def test_head_watch_reports_a_head_that_stops_answering():
-    """A real gRPC probe against a port nobody listens on: the head is gone once the timeout has passed,
-    and at the first failed answer when Ray is dying anyway."""
+    """A real gRPC probe against a port nobody listens on: the head is gone once the wait has passed,
+    and at the first failed answer when Ray is dying anyway; the cut is said once."""
     import time
 
     port = _free_port()  # the head the wait saw healthy is gone now: nobody listens there
-    watch = headwait.HeadWatch("ray-head", port, "127.0.0.1", timeout=1.0, interval=0.1)
+    log = _Quiet()
+    watch = headwatch.HeadWatch("ray-head", port, "127.0.0.1", 1.0, "test", "", log, headwait.resolve,
+                                interval=0.1)
     try:
         watch.check()  # no answer has failed yet, or not for long: nothing to say
         end = time.monotonic() + 10
-        while watch._last_error is None and time.monotonic() < end:
+        while watch.watch.last_error is None and time.monotonic() < end:
             time.sleep(0.05)
-        with pytest.raises(headwait.HeadLost) as err:
+        with pytest.raises(headwatch.HeadLost) as err:
             watch.check(dying=True)
         assert f"the head at ray-head:{port} is gone since" in str(err.value) and err.value.exit_code == 1
         while time.monotonic() < end:
             try:
                 watch.check()
-            except headwait.HeadLost:
+            except headwatch.HeadLost:
                 break
             time.sleep(0.05)
         else:
             pytest.fail("the head was never reported lost")
+        assert [l for l in log.lines if "unreachable since" in l] == log.lines[:1] and len(log.lines) == 1
     finally:
         watch.close()
 
@@ -108,9 +121,8 @@ def test_versions_must_match_to_the_python_patch():
 
 
 def test_the_watch_resolves_the_heads_name_again_and_falls_back_to_the_last_address():
-    from seedcore_boot.headwait import HeadWatch
-
-    watch = HeadWatch("localhost", 1, "10.9.9.9", timeout=10, interval=3600)
+    watch = headwatch.HeadWatch("localhost", 1, "10.9.9.9", 10, "test", "", _Quiet(), headwait.resolve,
+                                interval=3600)
     try:
         assert watch.current_ip() in ("127.0.0.1", "::1")  # a head pod back with another IP is found
         watch.host = "no-such-head.invalid"  # a Service without Ready endpoints: no name for a moment

@@ -36,7 +36,7 @@ replies = st.one_of(st.binary(max_size=40), messages(), messages().map(lambda m:
 
 @given(replies)
 def test_any_check_alive_reply_is_healthy_or_not(reply):
-    ok, detail, version = gcsprobe.check_alive_reply(reply)
+    ok, detail, version, _ = gcsprobe.check_alive_reply(reply)
     assert ok in (True, False) and isinstance(detail, str) and (version is None or isinstance(version, str))
 
 
