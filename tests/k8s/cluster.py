@@ -160,7 +160,7 @@ class ControlPlane:
     def _established(self, plural):
         crd = self.client.get_or_none(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.ray.io")
         return crd and any(c["type"] == "Established" and c["status"] == "True"
-                           for c in crd.get("status", {}).get("conditions", []))
+                           for c in (crd.get("status") or {}).get("conditions") or [])
 
     def wait_api(self, timeout=180):
         def ready():
