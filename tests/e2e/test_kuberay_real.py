@@ -13,7 +13,7 @@ import os
 import pytest
 
 from tests import nshost
-from tests.e2e.test_kuberay import DEPLOY, applications, build_image, http, nodes, replica_ips
+from tests.e2e.test_kuberay import DEPLOY, TASK_ON_NODE, applications, build_image, http, nodes, replica_ips
 from tests.e2e.test_docker import _engine_or_skip
 from tests.k8s import agent, cluster
 
@@ -34,10 +34,16 @@ def _binaries_or_skip():
 
 
 @pytest.fixture(scope="module")
-def plane():
-    bins = _binaries_or_skip()
+def bins():
+    found = _binaries_or_skip()
     _engine_or_skip()
     build_image()
+    return found
+
+
+@pytest.fixture(scope="class")
+def plane(bins):
+    """One control plane per scenario: each scenario's pods are the only ones its nodes run."""
     cp = cluster.ControlPlane(bins)
     try:
         yield cp
@@ -54,37 +60,50 @@ def is_ready(pod):
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
 
 
-def ready_pods(cp, node_agent, role, n):
+def ready_pods(cp, node_agent, role, n, name="seedcore"):
     """The agent's running pods of `role`, once the API shows n of them Ready (else None)."""
-    got = [p for p in pods_api(cp, **{"ray.io/cluster": "seedcore", "ray.io/node-type": role}) if is_ready(p)
+    got = [p for p in pods_api(cp, **{"ray.io/cluster": name, "ray.io/node-type": role}) if is_ready(p)
            and not p["metadata"].get("deletionTimestamp")]
     if len(got) != n:
         return None
     return [node_agent.pods[p["metadata"]["name"]] for p in got]
 
 
-@pytest.fixture(scope="module")
-def rc(plane, tmp_path_factory):
-    cp = plane
-    node_agent = agent.NodeAgent(cp.client, "kreal", "10.212.1", str(tmp_path_factory.mktemp("kreal")),
-                                 kubelet_version=cp.kubernetes_version)
+def start(cp, node_agent, manifest, name, workers):
+    """Apply a shipped manifest; (head, workers) once the operator's pods are Ready."""
+    cp.client.apply_file(os.path.join(DEPLOY, manifest))
     try:
-        cp.client.apply_file(os.path.join(DEPLOY, "raycluster.yaml"))
-        diag = lambda: f"agent errors: {node_agent.errors[-5:]}\noperator:\n{cp.logs('ray-operator', 30)}"  # noqa: E731
-        try:
-            head = nshost.wait_for("the head Ready", lambda: ready_pods(cp, node_agent, "head", 1), 400)[0]
-            workers = nshost.wait_for("two workers Ready", lambda: ready_pods(cp, node_agent, "worker", 2), 500)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{diag()}") from None
-        yield cp, node_agent, head, workers
+        head = nshost.wait_for("the head Ready", lambda: ready_pods(cp, node_agent, "head", 1, name), 400)[0]
+        return head, nshost.wait_for(f"{workers} workers Ready",
+                                     lambda: ready_pods(cp, node_agent, "worker", workers, name), 500)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nagent errors: {node_agent.errors[-5:]}\n"
+                             f"operator:\n{cp.logs('ray-operator', 30)}") from None
+
+
+@pytest.fixture(scope="class")
+def node_agent(plane, tmp_path_factory, request):
+    tag, subnet = request.cls.AGENT
+    found = agent.NodeAgent(plane.client, tag, subnet, str(tmp_path_factory.mktemp(tag)),
+                            kubelet_version=plane.kubernetes_version)
+    try:
+        yield found
     finally:
-        node_agent.close()
+        found.close()
+
+
+@pytest.fixture(scope="class")
+def rc(plane, node_agent):
+    head, workers = start(plane, node_agent, "raycluster.yaml", "seedcore", 2)
+    return plane, node_agent, head, workers
 
 
 FQDN = "seedcore-head-svc.default.svc.cluster.local"
 
 
 class TestRayClusterUnderTheRealOperator:
+    AGENT = ("kreal", "10.212.1")
+
     def test_the_scheduler_bound_head_and_workers_to_the_agents_nodes_and_they_are_ready(self, rc):
         cp, node_agent, head, workers = rc
         pods = pods_api(cp, **{"ray.io/cluster": "seedcore"})
@@ -119,3 +138,37 @@ class TestRayClusterUnderTheRealOperator:
         assert applications(head, FQDN)["ml"]["status"] == "RUNNING"
         status, text = http(workers[0], f"http://{FQDN}:8000/predict", "POST", json.dumps({"features": [[1, 0]]}))
         assert status == 200 and "positive" in text, text
+
+
+
+class TestHeadRecreatedAgainstRedis:
+    AGENT = ("kredis", "10.212.2")
+    FQDN = "seedcore-ft-head-svc.default.svc.cluster.local"
+
+    def test_the_operator_recreates_a_deleted_head_and_the_worker_stays_with_the_app(self, plane, node_agent):
+        cp = plane
+        head, (worker,) = start(cp, node_agent, "raycluster-redis.yaml", "seedcore-ft", 1)
+        uid = cp.client.get("/apis/ray.io/v1/namespaces/default/rayclusters/seedcore-ft")["metadata"]["uid"]
+        # ray.io/ft-enabled: the operator hands the RayCluster's UID down as the storage namespace.
+        assert f"namespace '{uid}'" in head.logs() and "no earlier cluster" in head.logs(), head.logs()[-3000:]
+        nshost.wait_for("the app", lambda: http(worker, f"http://{self.FQDN}:8000/health")[0] == 200, 240)
+        before = nodes(worker, self.FQDN)[worker.ip]
+        # Deleted through the API, as `kubectl delete pod` does: the agent stops it with its grace period;
+        # the operator sees its head gone and makes a new one, the scheduler binds it.
+        cp.client.delete(f"/api/v1/namespaces/default/pods/{head.plan.name}")
+        again = nshost.wait_for("a new head Ready", lambda: (lambda p: p if p and p[0].plan.name != head.plan.name
+                                                             else None)(
+            ready_pods(cp, node_agent, "head", 1, "seedcore-ft")), 400)[0]
+        assert head.exit_code == 0 and again.ip != head.ip, (head.exit_code, head.logs()[-2000:])
+        assert "recovering cluster state from Redis redis:6379" in again.logs(), again.logs()[-3000:]
+        nshost.wait_for("the app through the head's Service again",
+                        lambda: http(worker, f"http://{self.FQDN}:8000/health")[0] == 200, 240)
+        after = nshost.wait_for("the worker's node ALIVE in the new head's GCS", lambda: (
+            lambda n: n.get(worker.ip) if n.get(worker.ip, ("",))[0] == "ALIVE" else None)(
+            nodes(worker, self.FQDN)), 120)
+        assert worker.restarts == 0 and not worker.exited.is_set(), worker.logs()[-3000:]
+        assert before[2] == after[2] and "gone since" not in worker.logs()  # the same Ray node, never left
+        assert ready_pods(cp, node_agent, "worker", 1, "seedcore-ft")[0] is worker  # the operator kept it
+        out = again.exec(["python3", "-c", TASK_ON_NODE, after[2]], timeout=180)
+        assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == worker.ip, out.stderr[-2000:]
+        assert node_agent.errors == [], node_agent.errors
