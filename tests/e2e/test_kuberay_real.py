@@ -13,9 +13,11 @@ import os
 import pytest
 
 from tests import nshost
-from tests.e2e.test_kuberay import DEPLOY, TASK_ON_NODE, applications, build_image, http, nodes, replica_ips
+from tests.e2e.test_kuberay import (DEPLOY, TASK_ON_NODE, _head_only, applications, build_image, http, nodes,
+                                    ray_lines, replica_ips)
 from tests.e2e.test_docker import _engine_or_skip
 from tests.k8s import agent, cluster
+from tests.kuberay import operator
 
 pytestmark = pytest.mark.e2e
 
@@ -172,3 +174,29 @@ class TestHeadRecreatedAgainstRedis:
         out = again.exec(["python3", "-c", TASK_ON_NODE, after[2]], timeout=180)
         assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == worker.ip, out.stderr[-2000:]
         assert node_agent.errors == [], node_agent.errors
+
+
+class TestWithoutTheAnnotation:
+    AGENT = ("knoann", "10.212.3")
+
+    def test_the_operators_rewritten_command_is_refused_naming_it_and_no_ray_comes_up(self, plane, node_agent):
+        cp = plane
+        docs = _head_only(annotations={})(operator.documents(os.path.join(DEPLOY, "raycluster.yaml")))
+        next(d for d in docs if d["kind"] == "RayCluster")["spec"].pop("workerGroupSpecs")
+        for doc in docs:
+            cp.client.create(doc)
+        head = nshost.wait_for("the head pod", lambda: next(
+            (p for p in list(node_agent.pods.values()) if p.plan.role == "head"), None), 240)
+        assert head.exited.wait(180), head.logs()[-3000:]
+        c = head.plan.containers[0]
+        # KubeRay v1.6.2 rewrites the command under `bash -c` (v1.1.1: `bash -lc`).
+        assert c.command == ["/bin/bash", "-c", "--"] and "ulimit -n 65536; ray start --head" in c.args[0], c.args
+        log = head.logs()
+        assert head.exit_code == 130, log
+        errors = [line for line in log.splitlines() if line.startswith("seedcore-boot: error:")]
+        assert len(errors) == 1 and 'ray.io/overwrite-container-cmd: "true"' in errors[0], log
+        assert not ray_lines(head) and "Ray runtime started" not in log and "Traceback" not in log
+        # The pod Failed (restartPolicy Never here): the operator replaces it, and the new one fails the same way.
+        again = nshost.wait_for("a new head pod", lambda: next(
+            (p for p in list(node_agent.pods.values()) if p.plan.role == "head" and p is not head), None), 240)
+        assert again.exited.wait(180) and again.exit_code == 130, again.logs()[-3000:]
