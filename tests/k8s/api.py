@@ -94,10 +94,9 @@ class Client:
     def merge_patch(self, path, patch):
         return self.request("PATCH", path, patch, content_type="application/merge-patch+json")
 
-    def delete(self, path, grace=None):
-        body = None if grace is None else {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": grace}
+    def delete(self, path):
         try:
-            return self.request("DELETE", path, body)
+            return self.request("DELETE", path)
         except ApiError as e:
             if e.status != 404:
                 raise
