@@ -1,0 +1,202 @@
+"""seedcore-boot under the real KubeRay operator on a real Kubernetes control plane (tests/k8s/: etcd,
+kube-apiserver, kube-controller-manager, kube-scheduler and ray-operator built from their Go modules by
+tests/k8s/build.sh, on a throwaway host of their own), from the shipped manifests (deploy/kuberay/).
+
+The operator builds the pods; the scheduler binds them to the Nodes of tests/k8s/agent.py, which runs them in
+the real Docker engine as the emulation's kubelet does and reports their status back. Every request to Ray
+is made from inside a pod, to the Services' names.
+"""
+
+import json
+import os
+
+import pytest
+
+from tests import nshost
+from tests.e2e.test_kuberay import (DEPLOY, TASK_ON_NODE, _head_only, applications, build_image, http, nodes,
+                                    ray_lines, replica_ips)
+from tests.e2e.test_docker import _engine_or_skip
+from tests.k8s import agent, cluster
+from tests.kuberay import operator
+
+pytestmark = pytest.mark.e2e
+
+
+def _binaries_or_skip():
+    bins = cluster.binaries()
+    if bins is None:
+        why = "needs the control plane and KubeRay built: bash tests/k8s/build.sh"
+        if os.environ.get("SEEDCORE_REQUIRE_ALL") == "1":
+            pytest.fail(f"the real-KubeRay tests are required here but cannot run: {why}")
+        pytest.skip(why)
+    ok, why = nshost.can_make_hosts()
+    if not ok:
+        pytest.skip(why)
+    return bins
+
+
+@pytest.fixture(scope="module")
+def bins():
+    found = _binaries_or_skip()
+    _engine_or_skip()
+    build_image()
+    return found
+
+
+@pytest.fixture(scope="class")
+def plane(bins):
+    """One control plane per scenario: each scenario's pods are the only ones its nodes run."""
+    cp = cluster.ControlPlane(bins)
+    try:
+        yield cp
+    finally:
+        cp.close()
+
+
+def pods_api(cp, **selector):
+    query = ",".join(f"{k}={v}" for k, v in selector.items())
+    return cp.client.get("/api/v1/namespaces/default/pods", labelSelector=query)["items"]
+
+
+def is_ready(pod):
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
+
+
+def ready_pods(cp, node_agent, role, n, name="seedcore"):
+    """The agent's running pods of `role`, once the API shows n of them Ready (else None)."""
+    got = [p for p in pods_api(cp, **{"ray.io/cluster": name, "ray.io/node-type": role}) if is_ready(p)
+           and not p["metadata"].get("deletionTimestamp")]
+    if len(got) != n:
+        return None
+    return [node_agent.pods[p["metadata"]["name"]] for p in got]
+
+
+def start(cp, node_agent, manifest, name, workers):
+    """Apply a shipped manifest; (head, workers) once the operator's pods are Ready."""
+    cp.client.apply_file(os.path.join(DEPLOY, manifest))
+    try:
+        head = nshost.wait_for("the head Ready", lambda: ready_pods(cp, node_agent, "head", 1, name), 400)[0]
+        return head, nshost.wait_for(f"{workers} workers Ready",
+                                     lambda: ready_pods(cp, node_agent, "worker", workers, name), 500)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nagent errors: {node_agent.errors[-5:]}\n"
+                             f"operator:\n{cp.logs('ray-operator', 30)}") from None
+
+
+@pytest.fixture(scope="class")
+def node_agent(plane, tmp_path_factory, request):
+    tag, subnet = request.cls.AGENT
+    found = agent.NodeAgent(plane.client, tag, subnet, str(tmp_path_factory.mktemp(tag)),
+                            kubelet_version=plane.kubernetes_version)
+    try:
+        yield found
+    finally:
+        found.close()
+
+
+@pytest.fixture(scope="class")
+def rc(plane, node_agent):
+    head, workers = start(plane, node_agent, "raycluster.yaml", "seedcore", 2)
+    return plane, node_agent, head, workers
+
+
+FQDN = "seedcore-head-svc.default.svc.cluster.local"
+
+
+class TestRayClusterUnderTheRealOperator:
+    AGENT = ("kreal", "10.212.1")
+
+    def test_the_scheduler_bound_head_and_workers_to_the_agents_nodes_and_they_are_ready(self, rc):
+        cp, node_agent, head, workers = rc
+        pods = pods_api(cp, **{"ray.io/cluster": "seedcore"})
+        assert {p["spec"]["nodeName"] for p in pods} <= set(node_agent.nodes)
+        assert all(p["status"]["podIP"] == node_agent.pods[p["metadata"]["name"]].ip for p in pods)
+        # The operator saw them Ready: the RayCluster's own status says so.
+        status = nshost.wait_for("the RayCluster ready", lambda: (lambda s: s if s.get("state") == "ready" else None)(
+            cp.client.get("/apis/ray.io/v1/namespaces/default/rayclusters/seedcore").get("status") or {}), 120)
+        assert status["readyWorkerReplicas"] == 2, status
+        assert all(p.restarts == 0 for p in [head, *workers])
+        assert node_agent.errors == [] and all(cp.alive().values()), (node_agent.errors, cp.alive())
+
+    def test_the_operator_left_our_command_and_handed_us_its_ray_start(self, rc):
+        cp, node_agent, head, workers = rc
+        c = head.plan.containers[0]
+        assert c.command == ["seedcore-boot", "head"]  # ray.io/overwrite-container-cmd honoured
+        gen = c.env["KUBERAY_GEN_RAY_START_CMD"]
+        assert gen.startswith("ray start --head") and "--num-cpus=0" in gen and "--memory=4294967296" in gen
+        for w in workers:
+            assert w.plan.containers[0].command == ["seedcore-boot", "worker"]
+            assert f"--address={FQDN}:6379" in w.plan.containers[0].env["KUBERAY_GEN_RAY_START_CMD"]
+        shown = json.loads(head.exec(["seedcore-boot", "config", "show", "--json"]).stdout)
+        assert shown["num_cpus"] == {"value": 0, "source": "kuberay"} and shown["memory"]["source"] == "kuberay"
+
+    def test_ray_has_three_nodes_and_the_sample_app_runs_on_a_worker(self, rc):
+        cp, node_agent, head, workers = rc
+        seen = nshost.wait_for("3 nodes ALIVE", lambda: (lambda n: n if len(n) == 3 else None)(nodes(head, FQDN)),
+                               120)
+        assert set(seen) == {p.ip for p in [head, *workers]}
+        ips = nshost.wait_for("the replica RUNNING", lambda: replica_ips(head, FQDN), 300)
+        assert set(ips) <= {w.ip for w in workers}, ips
+        assert applications(head, FQDN)["ml"]["status"] == "RUNNING"
+        status, text = http(workers[0], f"http://{FQDN}:8000/predict", "POST", json.dumps({"features": [[1, 0]]}))
+        assert status == 200 and "positive" in text, text
+
+
+
+class TestHeadRecreatedAgainstRedis:
+    AGENT = ("kredis", "10.212.2")
+    FQDN = "seedcore-ft-head-svc.default.svc.cluster.local"
+
+    def test_the_operator_recreates_a_deleted_head_and_the_worker_stays_with_the_app(self, plane, node_agent):
+        cp = plane
+        head, (worker,) = start(cp, node_agent, "raycluster-redis.yaml", "seedcore-ft", 1)
+        uid = cp.client.get("/apis/ray.io/v1/namespaces/default/rayclusters/seedcore-ft")["metadata"]["uid"]
+        # ray.io/ft-enabled: the operator hands the RayCluster's UID down as the storage namespace.
+        assert f"namespace '{uid}'" in head.logs() and "no earlier cluster" in head.logs(), head.logs()[-3000:]
+        nshost.wait_for("the app", lambda: http(worker, f"http://{self.FQDN}:8000/health")[0] == 200, 240)
+        before = nodes(worker, self.FQDN)[worker.ip]
+        # Deleted through the API, as `kubectl delete pod` does: the agent stops it with its grace period;
+        # the operator sees its head gone and makes a new one, the scheduler binds it.
+        cp.client.delete(f"/api/v1/namespaces/default/pods/{head.plan.name}")
+        again = nshost.wait_for("a new head Ready", lambda: (lambda p: p if p and p[0].plan.name != head.plan.name
+                                                             else None)(
+            ready_pods(cp, node_agent, "head", 1, "seedcore-ft")), 400)[0]
+        assert head.exit_code == 0 and again.ip != head.ip, (head.exit_code, head.logs()[-2000:])
+        assert "recovering cluster state from Redis redis:6379" in again.logs(), again.logs()[-3000:]
+        nshost.wait_for("the app through the head's Service again",
+                        lambda: http(worker, f"http://{self.FQDN}:8000/health")[0] == 200, 240)
+        after = nshost.wait_for("the worker's node ALIVE in the new head's GCS", lambda: (
+            lambda n: n.get(worker.ip) if n.get(worker.ip, ("",))[0] == "ALIVE" else None)(
+            nodes(worker, self.FQDN)), 120)
+        assert worker.restarts == 0 and not worker.exited.is_set(), worker.logs()[-3000:]
+        assert before[2] == after[2] and "gone since" not in worker.logs()  # the same Ray node, never left
+        assert ready_pods(cp, node_agent, "worker", 1, "seedcore-ft")[0] is worker  # the operator kept it
+        out = again.exec(["python3", "-c", TASK_ON_NODE, after[2]], timeout=180)
+        assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == worker.ip, out.stderr[-2000:]
+        assert node_agent.errors == [], node_agent.errors
+
+
+class TestWithoutTheAnnotation:
+    AGENT = ("knoann", "10.212.3")
+
+    def test_the_operators_rewritten_command_is_refused_naming_it_and_no_ray_comes_up(self, plane, node_agent):
+        cp = plane
+        docs = _head_only(annotations={})(operator.documents(os.path.join(DEPLOY, "raycluster.yaml")))
+        next(d for d in docs if d["kind"] == "RayCluster")["spec"].pop("workerGroupSpecs")
+        for doc in docs:
+            cp.client.create(doc)
+        head = nshost.wait_for("the head pod", lambda: next(
+            (p for p in list(node_agent.pods.values()) if p.plan.role == "head"), None), 240)
+        assert head.exited.wait(180), head.logs()[-3000:]
+        c = head.plan.containers[0]
+        # KubeRay v1.6.2 rewrites the command under `bash -c` (v1.1.1: `bash -lc`).
+        assert c.command == ["/bin/bash", "-c", "--"] and "ulimit -n 65536; ray start --head" in c.args[0], c.args
+        log = head.logs()
+        assert head.exit_code == 130, log
+        errors = [line for line in log.splitlines() if line.startswith("seedcore-boot: error:")]
+        assert len(errors) == 1 and 'ray.io/overwrite-container-cmd: "true"' in errors[0], log
+        assert not ray_lines(head) and "Ray runtime started" not in log and "Traceback" not in log
+        # The pod Failed (restartPolicy Never here): the operator replaces it, and the new one fails the same way.
+        again = nshost.wait_for("a new head pod", lambda: next(
+            (p for p in list(node_agent.pods.values()) if p.plan.role == "head" and p is not head), None), 240)
+        assert again.exited.wait(180) and again.exit_code == 130, again.logs()[-3000:]

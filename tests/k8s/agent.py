@@ -1,0 +1,246 @@
+"""A node agent of the real API server (cluster.py): the kubelet emulation of tests/kuberay/kubelet.py, fed
+from the API instead of from the emulated operator.
+
+- Registers Nodes (Ready, with capacity, a Lease renewed as the kubelet's heartbeat), all backed by the
+  machine's one Docker engine and one --internal Docker network: the nodes are where the real scheduler
+  binds pods, the engine is where they run.
+- Runs the pods bound to its nodes exactly as the emulation runs a pod (kubelet.RunningPod: the pod's image,
+  env with fieldRefs and secretKeyRefs resolved, command and args with $(VAR) expanded, volumes, CPU and
+  memory limits, /dev/shm, securityContext, exec probes at their periods and thresholds, restart policy,
+  deletion with SIGTERM then SIGKILL after the grace period), then reports phase, conditions, pod IP and
+  container states to the pod's status subresource, as the kubelet does.
+- A pod given a deletionTimestamp is stopped with its grace period, then removed from the API (the kubelet's
+  final delete with grace 0).
+- Cluster DNS (tests/kuberay/dns.py) answers <service>.<ns>.svc.cluster.local with the first ready address
+  of the Service's EndpointSlices (made by the real endpointslice controller from the pods' status).
+  Not emulated: a ClusterIP's virtual IP (no kube-proxy): the name resolves to a pod's address.
+"""
+
+import base64
+import datetime
+import threading
+import time
+
+from tests.k8s import api
+from tests.kuberay import kubelet, operator
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def stamp(t=None):
+    return (t or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Resolver:
+    """What operator.Operator._container needs to resolve a container's env: the pod's namespace and its
+    Secrets, read from the API."""
+
+    _container = operator.Operator._container
+
+    def __init__(self, client, namespace):
+        self.client, self.namespace = client, namespace
+
+    def secret(self, name, key):
+        data = self.client.get(f"/api/v1/namespaces/{self.namespace}/secrets/{name}").get("data") or {}
+        return base64.b64decode(data[key]).decode()
+
+
+def plan_of(pod, client):
+    """An API Pod as the emulation's operator.Pod (what kubelet.RunningPod runs)."""
+    meta, spec = pod["metadata"], pod["spec"]
+    labels = dict(meta.get("labels") or {})
+    resolver = _Resolver(client, meta["namespace"])
+    containers = [resolver._container(c, meta["name"], labels) for c in spec["containers"]]
+    init = [resolver._container(c, meta["name"], labels) for c in spec.get("initContainers") or []]
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    return operator.Pod(meta["name"], labels.get("ray.io/node-type", ""), labels.get("ray.io/group", ""), labels,
+                        containers, init, volumes, operator.shm_size(spec["containers"][0], volumes),
+                        spec.get("restartPolicy", "Always"), float(spec.get("terminationGracePeriodSeconds", 30)),
+                        spec.get("securityContext") or {})
+
+
+class _Objects:
+    """What kubelet.Kubelet reads of the `op` it was given, from the API: ConfigMaps and Secrets."""
+
+    def __init__(self, client, namespace):
+        self.client, self.namespace = client, namespace
+
+    def config_map(self, name):
+        return self.client.get(f"/api/v1/namespaces/{self.namespace}/configmaps/{name}").get("data") or {}
+
+    def secret_keys(self, name):
+        return sorted(self.client.get(f"/api/v1/namespaces/{self.namespace}/secrets/{name}").get("data") or {})
+
+    def secret(self, name, key):
+        return _Resolver(self.client, self.namespace).secret(name, key)
+
+
+class NodeAgent(kubelet.Kubelet):
+    """`nodes` Nodes of the API server behind `client`; runs what the scheduler binds to them in namespace
+    `namespace`. close() deletes the Nodes' pods' containers, the network and the DNS."""
+
+    CAPACITY = {"cpu": "4", "memory": "16Gi", "pods": "110", "ephemeral-storage": "50Gi"}
+
+    def __init__(self, client, tag, subnet, workdir, nodes=3, namespace="default", kubelet_version="v1.35.4"):
+        self.client, self.version = client, kubelet_version
+        self.nodes = [f"{tag}-node-{i}" for i in range(1, nodes + 1)]
+        self.namespace = namespace
+        self.bound = {}  # pod name -> node
+        self.uids = {}  # pod name -> uid (a pod recreated under the same name is a new pod)
+        self.pushed = {}  # pod name -> the last status sent
+        self.errors = []
+        self._stop = threading.Event()
+        super().__init__(_Objects(client, namespace), tag, subnet, workdir)
+        for name in self.nodes:
+            self._register(name)
+        self._loop = threading.Thread(target=self._run, daemon=True)
+        self._loop.start()
+
+    # --- nodes ------------------------------------------------------------------------------------
+    def _register(self, name):
+        self.client.request("POST", "/api/v1/nodes", {
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {
+                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}}})
+        self._node_status(name)
+        self.client.request("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": name, "namespace": "kube-node-lease"},
+            "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": self._micro()}})
+
+    @staticmethod
+    def _micro():
+        return now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def _node_status(self, name):
+        t = stamp()
+        conditions = [{"type": kind, "status": "False", "reason": f"KubeletHasSufficient{kind[:-8]}",
+                       "lastHeartbeatTime": t, "lastTransitionTime": t}
+                      for kind in ("MemoryPressure", "DiskPressure", "PIDPressure")]
+        conditions.append({"type": "Ready", "status": "True", "reason": "KubeletReady",
+                           "message": "seedcore-boot test node agent", "lastHeartbeatTime": t,
+                           "lastTransitionTime": t})
+        self.client.merge_patch(f"/api/v1/nodes/{name}/status", {"status": {
+            "capacity": self.CAPACITY, "allocatable": self.CAPACITY, "conditions": conditions,
+            "addresses": [{"type": "InternalIP", "address": f"{self.subnet}.1"}, {"type": "Hostname", "address": name}],
+            "nodeInfo": {"kubeletVersion": self.version, "operatingSystem": "linux", "architecture": "amd64",
+                         "containerRuntimeVersion": "docker://seedcore-test", "kubeProxyVersion": ""}}})
+
+    def _heartbeat(self):
+        for name in self.nodes:
+            self.client.merge_patch(f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}",
+                                    {"spec": {"renewTime": self._micro()}})
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def _run(self):
+        beat = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - beat > 10:
+                    self._heartbeat()
+                    beat = time.monotonic()
+                self._sync_pods()
+                self._sync_dns()
+            except Exception as exc:  # noqa: BLE001 (kept for the test to show; the loop goes on)
+                self.errors.append(f"{stamp()} {exc!r}")
+            self._stop.wait(1.0)
+
+    def _sync_pods(self):
+        listed = self.client.get(f"/api/v1/namespaces/{self.namespace}/pods")["items"]
+        seen = set()
+        for pod in listed:
+            meta, node = pod["metadata"], pod["spec"].get("nodeName")
+            if node not in self.nodes:
+                continue
+            name = meta["name"]
+            seen.add(name)
+            if name not in self.pods or self.uids.get(name) != meta["uid"]:
+                if name in self.pods:  # the same name, a new pod: the old one is gone
+                    self.pods.pop(name)
+                self.uids[name], self.bound[name] = meta["uid"], node
+                self.pushed.pop(name, None)
+                self.run(plan_of(pod, self.client))
+            running = self.pods[name]
+            if meta.get("deletionTimestamp"):
+                if not running.deleting:
+                    threading.Thread(target=self._delete, args=(running, meta["uid"]), daemon=True).start()
+                continue
+            self._push_status(pod, running)
+        for name in [n for n in self.pods if n not in seen]:  # deleted with grace 0 by someone else
+            running = self.pods.pop(name)
+            if not running.deleting:
+                threading.Thread(target=self.delete, args=(running,), daemon=True).start()
+
+    def _delete(self, running, uid):
+        self.delete(running)
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{running.plan.name}"
+        self.client.request("DELETE", path, {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                                             "preconditions": {"uid": uid}})
+
+    def _push_status(self, pod, running):
+        status = pod_status(running, self.subnet, pod["status"].get("startTime") or stamp())
+        if status != self.pushed.get(running.plan.name):
+            try:
+                self.client.merge_patch(f"/api/v1/namespaces/{self.namespace}/pods/{running.plan.name}/status",
+                                        {"status": status})
+            except api.ApiError as e:
+                if e.status != 404:  # deleted since the list: the next round sees it gone
+                    raise
+            self.pushed[running.plan.name] = status
+
+    def _sync_dns(self):
+        slices = self.client.get("/apis/discovery.k8s.io/v1/endpointslices")["items"]
+        records = {}
+        for s in slices:
+            svc = (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name")
+            for ep in s.get("endpoints") or []:
+                if svc and (ep.get("conditions") or {}).get("ready", True) and ep.get("addresses"):
+                    records.setdefault(f"{svc}.{s['metadata']['namespace']}.svc.{operator.DOMAIN}", ep["addresses"][0])
+        with self._lock:
+            self._write_records(records)
+
+    def update_services(self):
+        """The emulation's kubelet writes the DNS itself on every readiness change; here readiness goes to
+        the API (the loop), and the DNS follows the EndpointSlices."""
+
+    def close(self):
+        self._stop.set()
+        self._loop.join(timeout=30)
+        super().close()
+
+
+def pod_status(running, subnet, start_time):
+    """The status subresource as the kubelet reports it (phase, conditions, IPs, container states)."""
+    plan = running.plan
+    exited = running.exited.is_set()
+    code = running.exit_code
+    if exited and (plan.restart_policy == "Never" or (plan.restart_policy == "OnFailure" and code == 0)
+                   or running.failure):
+        phase = "Succeeded" if code == 0 and not running.failure else "Failed"
+    else:
+        phase = "Running" if running.running else "Pending"
+    ready = running.ready and phase == "Running"
+
+    def cond(kind, ok):
+        return {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None,
+                "lastTransitionTime": start_time}
+
+    c = plan.containers[0]
+    if exited and code is not None:
+        state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}}
+    elif running.running:
+        state = {"running": {"startedAt": start_time}}
+    else:
+        state = {"waiting": {"reason": "PodInitializing"}}
+    status = {
+        "phase": phase, "hostIP": f"{subnet}.1", "hostIPs": [{"ip": f"{subnet}.1"}], "startTime": start_time,
+        "conditions": [cond("PodScheduled", True), cond("Initialized", running.running),
+                       cond("ContainersReady", ready), cond("Ready", ready)],
+        "containerStatuses": [{"name": c.name, "image": c.image, "imageID": "", "ready": ready,
+                               "containerID": f"docker://{running.container}", "started": running.running,
+                               "restartCount": running.restarts, "state": state}],
+    }
+    if running.running or exited:
+        status["podIP"], status["podIPs"] = running.ip, [{"ip": running.ip}]
+    return status

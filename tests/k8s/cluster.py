@@ -1,0 +1,187 @@
+"""A real Kubernetes control plane and the real KubeRay operator, on a throwaway host (tests/nshost.py: its
+own network, PID and mount namespaces), built by tests/k8s/build.sh.
+
+- etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KubeRay's ray-operator listen on the
+  host's 127.0.0.1 only; the host has no other interface, so none of them can reach anything else.
+  Servers they would open by default elsewhere are off: the controller manager's and scheduler's HTTPS
+  (--secure-port=0), the operator's metrics and health probes (=0); leader election is off everywhere.
+- Their identity: one bearer token (group system:masters) from a token file, the cluster's own CA and
+  serving certificate (certs.py).
+- This side reaches the API server through a Unix socket a forwarder on the host relays to 127.0.0.1:6443
+  (api.py). KubeRay's CRDs are applied from the operator's module in the Go module cache, as released.
+- close() ends the host's PID 1 (every process there with it) and removes the directory.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+from tests import nshost
+from tests.k8s import api, certs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+TOKEN = "seedcore-test-admin-token"
+APISERVER = "https://127.0.0.1:6443"
+
+# A TCP relay from a Unix socket to the API server, run on the host.
+_FORWARD = r"""
+import os, socket, sys, threading
+path, port = sys.argv[1], int(sys.argv[2])
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+os.chmod(path, 0o600)
+srv.listen(64)
+print("forwarding", flush=True)
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+while True:
+    conn, _ = srv.accept()
+    try:
+        up = socket.create_connection(("127.0.0.1", port))
+    except OSError:
+        conn.close()
+        continue
+    for a, b in ((conn, up), (up, conn)):
+        threading.Thread(target=pump, args=(a, b), daemon=True).start()
+"""
+
+
+def binaries():
+    """{"KUBERAY_BIN": dir, "KUBERNETES_BIN": dir, "GOMODCACHE": dir} from build.sh --print, or None if the
+    binaries are not built."""
+    out = subprocess.run(["bash", os.path.join(HERE, "build.sh"), "--print"], capture_output=True, text=True,
+                         timeout=60)
+    if out.returncode != 0:
+        return None
+    return dict(line.split("=", 1) for line in out.stdout.split())
+
+
+def crd_files(gomodcache, version):
+    base = os.path.join(gomodcache, "github.com", "ray-project", "kuberay", f"ray-operator@{version}", "config",
+                        "crd", "bases")
+    return sorted(os.path.join(base, f) for f in os.listdir(base) if f.endswith(".yaml"))
+
+
+def kuberay_version(kuberay_bin):
+    return os.path.basename(os.path.dirname(kuberay_bin)).split("-", 1)[1]
+
+
+class ControlPlane:
+    def __init__(self, bins, name="k8s"):
+        self.bins = bins
+        self.kuberay_version = kuberay_version(bins["KUBERAY_BIN"])
+        self.kubernetes_version = os.path.basename(os.path.dirname(bins["KUBERNETES_BIN"])).split("-", 1)[1]
+        # Outside /tmp: the host's /tmp is private, and Docker (for the pods) must see the files too.
+        self.dir = tempfile.mkdtemp(prefix=f"seedcore-{name}-", dir="/var/tmp")
+        self.host = None
+        self.procs = {}
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _bin(self, name):
+        return os.path.join(self.bins["KUBERAY_BIN" if name == "ray-operator" else "KUBERNETES_BIN"], name)
+
+    def _spawn(self, name, argv, ready=None, timeout=120):
+        proc = self.host.spawn([self._bin(name), *argv], env={"KUBECONFIG": f"{self.dir}/kubeconfig"})
+        self.procs[name] = proc
+        if ready:
+            proc.wait_line(ready, timeout)
+        return proc
+
+    def _start(self):
+        d = self.dir
+        certs.make(d)
+        with open(f"{d}/tokens.csv", "w", encoding="utf-8") as fh:
+            fh.write(f'{TOKEN},seedcore-admin,seedcore-admin,"system:masters"\n')
+        kubeconfig = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "test",
+            "clusters": [{"name": "test", "cluster": {"server": APISERVER, "certificate-authority": f"{d}/ca.crt"}}],
+            "users": [{"name": "admin", "user": {"token": TOKEN}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "admin"}}]}
+        with open(f"{d}/kubeconfig", "w", encoding="utf-8") as fh:
+            yaml.safe_dump(kubeconfig, fh)
+        self.host = nshost.NsHost("k8s")
+        self._spawn("etcd", [
+            "--name", "test", "--data-dir", "/tmp/etcd", "--unsafe-no-fsync",
+            "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
+            "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+            "--initial-cluster", "test=http://127.0.0.1:2380"], ready="ready to serve client requests")
+        self._spawn("kube-apiserver", [
+            "--etcd-servers", "http://127.0.0.1:2379", "--bind-address", "127.0.0.1", "--secure-port", "6443",
+            "--advertise-address", "127.0.0.1",
+            # The `kubernetes` Service's endpoints would be 127.0.0.1, which Endpoints refuse (loopback).
+            "--endpoint-reconciler-type", "none",
+            "--tls-cert-file", f"{d}/apiserver.crt", "--tls-private-key-file", f"{d}/apiserver.key",
+            "--token-auth-file", f"{d}/tokens.csv", "--authorization-mode", "Node,RBAC",
+            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+            "--service-account-key-file", f"{d}/sa.pub", "--service-account-signing-key-file", f"{d}/sa.key",
+            "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged=true", "--profiling=false"])
+        self.client = api.Client(f"{d}/api.sock", f"{d}/ca.crt", TOKEN)
+        fwd = self.host.spawn([sys.executable, "-c", _FORWARD, f"{d}/api.sock", "6443"])
+        self.procs["forward"] = fwd
+        fwd.wait_line("forwarding", 30)
+        self.wait_api()
+        common = ["--kubeconfig", f"{d}/kubeconfig", "--leader-elect=false", "--secure-port=0"]
+        self._spawn("kube-controller-manager", [
+            *common, "--service-account-private-key-file", f"{d}/sa.key", "--root-ca-file", f"{d}/ca.crt",
+            "--use-service-account-credentials=false", "--profiling=false"])
+        self._spawn("kube-scheduler", [*common, "--profiling=false"])
+        for path in crd_files(self.bins["GOMODCACHE"], self.kuberay_version):
+            self.client.apply_file(path)
+        for crd in ("rayclusters", "rayservices", "rayjobs"):
+            nshost.wait_for(f"CRD {crd} established", lambda c=crd: self._established(c), 60)
+        nshost.wait_for("the default ServiceAccount", lambda: self.client.get_or_none(
+            "/api/v1/namespaces/default/serviceaccounts/default"), 120)
+        self._spawn("ray-operator", [
+            "--kubeconfig", f"{d}/kubeconfig", "--enable-leader-election=false", "--metrics-addr=0",
+            "--health-probe-bind-address=0", "--log-stdout-encoder=console"])
+
+    def _established(self, plural):
+        crd = self.client.get_or_none(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.ray.io")
+        return crd and any(c["type"] == "Established" and c["status"] == "True"
+                           for c in (crd.get("status") or {}).get("conditions") or [])
+
+    def wait_api(self, timeout=180):
+        def ready():
+            for name, proc in self.procs.items():
+                if proc.popen.poll() is not None:
+                    raise AssertionError(f"{name} exited {proc.popen.returncode}:\n{proc.output_tail(40)}")
+            try:
+                return self.client.request("GET", "/readyz") == "ok"
+            except (OSError, api.ApiError):
+                return False
+        nshost.wait_for("the API server ready", ready, timeout, step=0.5)
+
+    def logs(self, name, n=60):
+        return self.procs[name].output_tail(n)
+
+    def alive(self):
+        """{name: running?} of the control plane's processes."""
+        return {name: p.popen.poll() is None for name, p in self.procs.items()}
+
+    def close(self):
+        if self.host:
+            self.host.close()  # PID 1 of the host: the kernel ends every process there
+        shutil.rmtree(self.dir, ignore_errors=True)
+
