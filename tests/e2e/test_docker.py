@@ -138,7 +138,8 @@ def test_a_killed_component_restarts_the_head_and_the_workers_rejoin(stack):
     error = [l for l in logs(HEAD).splitlines() if l.startswith("seedcore-boot: error: Ray died:")]
     assert error and "log_monitor" in error[0], logs(HEAD)[-2000:]
     wait_for("the head healthy again", lambda: healthy(HEAD), 180)
-    # The workers lose their head, exit 1 after head_lost_timeout, and their restart policy rejoins them.
+    # The workers lose their head and leave as soon as the new head answers as another cluster (exit 1); their
+    # restart policy rejoins them.
     wait_for("3 active nodes again", lambda: active_nodes() == 3, 120, step=2)
 
 

@@ -178,7 +178,11 @@ def test_kuberays_rewritten_script_goes_no_further_than_our_line():
     # No `ray` on this PATH: if bash went on, it would say so (127), and start nothing.
     env = {"PATH": "/usr/bin:/bin", "KUBERAY_GEN_RAY_START_CMD": gen,
            "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
-    out = subprocess.run(["bash", "-c", "--", script], env=env, capture_output=True, text=True, timeout=60)
+    # A container's bash starts with SIGINT at its default; a test run started in the background of a
+    # non-interactive shell inherits it ignored, and bash cannot undo an ignore it started with.
+    import signal
+    out = subprocess.run(["bash", "-c", "--", script], env=env, capture_output=True, text=True, timeout=60,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # bash ends by SIGINT (here, as a child; as a container's PID 1 it exits 130, tests/e2e/test_kuberay.py)
     assert out.returncode == -2 and "ray: command not found" not in out.stderr, (out.returncode, out.stderr)
     errors = [l for l in out.stderr.splitlines() if l.strip()]
