@@ -17,6 +17,7 @@ from tests.e2e.test_kuberay import (DEPLOY, TASK_ON_NODE, _head_only, applicatio
                                     ray_lines, replica_ips)
 from tests.e2e.test_docker import _engine_or_skip
 from tests.k8s import agent, cluster
+from tests.skips import need
 from tests.kuberay import operator
 
 pytestmark = pytest.mark.e2e
@@ -24,14 +25,8 @@ pytestmark = pytest.mark.e2e
 
 def _binaries_or_skip():
     bins = cluster.binaries()
-    if bins is None:
-        why = "needs the control plane and KubeRay built: bash tests/k8s/build.sh"
-        if os.environ.get("SEEDCORE_REQUIRE_ALL") == "1":
-            pytest.fail(f"the real-KubeRay tests are required here but cannot run: {why}")
-        pytest.skip(why)
-    ok, why = nshost.can_make_hosts()
-    if not ok:
-        pytest.skip(why)
+    need(bins is not None, "needs the control plane and KubeRay built: bash tests/k8s/build.sh")
+    need(*nshost.can_make_hosts())
     return bins
 
 

@@ -134,12 +134,12 @@ class NodeAgent(kubelet.Kubelet):
 
     # --- the loop ---------------------------------------------------------------------------------
     def _run(self):
-        beat = 0.0
+        next_beat = 0.0  # a Node's Lease is renewed every 10 s, as the kubelet does
         while not self._stop.is_set():
             try:
-                if time.monotonic() - beat > 10:
+                if time.monotonic() > next_beat:
                     self._heartbeat()
-                    beat = time.monotonic()
+                    next_beat = time.monotonic() + 10
                 self._sync_pods()
                 self._sync_dns()
             except Exception as exc:  # noqa: BLE001 (kept for the test to show; the loop goes on)
