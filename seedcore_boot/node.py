@@ -239,16 +239,23 @@ def run(plan, log, base_env, wait_first: Callable = None):
         _report_killed(log, killed)
         log.event("stop", f"{role} stopped")
         return 0
-    except ChildExited as died:
+    except (ChildExited, HeadLost) as ended:
+        # A drained node is one the head no longer holds ALIVE, so the head watch may say so before Ray's
+        # own exit is seen: either way, a drain is what was asked for (the autoscaler's scale-down or `ray
+        # drain-node`), not a crash.
         drained = drain.by_cluster(sup, s, started_wall, ray_dir) if role == "worker" and sup.node_ip else None
-        if drained:  # the autoscaler's scale-down or `ray drain-node`: what was asked for, not a crash
-            sup.grace = min(sup.grace, FAILURE_GRACE)
+        sup.grace = min(sup.grace, FAILURE_GRACE)
+        if drained:
             _report_killed(log, sup.stop())
             log.event("stop", f"{drained}; the worker stopped, exit 0")
             return 0
+        if isinstance(ended, HeadLost):
+            if sup.proc is not None:
+                sup.stop()  # a lost head is news enough: no log tails
+            raise
+        died = ended
         said = sup.ray_said("exited unexpectedly")
         detail = "; ".join(l.split("--", 1)[-1].strip() for l in said[1:] if "exit code" in l)
-        sup.grace = min(sup.grace, FAILURE_GRACE)
         sup.stop()
         _show_tails(log, ray_dir, started_wall)
         raise BootError(f"Ray died: {died.what}" + (f" ({detail})" if detail else ""),
@@ -257,7 +264,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         sup.grace = min(sup.grace, FAILURE_GRACE)
         if sup.proc is not None:
             sup.stop()
-            if not isinstance(exc, (serve.ServeFailed, HeadLost)):  # Serve's logs are shown; a lost head is news enough
+            if not isinstance(exc, serve.ServeFailed):  # Serve's logs are shown
                 _show_tails(log, ray_dir, started_wall)
         raise
     finally:
