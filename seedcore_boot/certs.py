@@ -54,15 +54,23 @@ def make_ca(common_name, days, at=None):
 
 
 def _general_name(name):
-    try:
-        return x509.IPAddress(ipaddress.ip_address(name))
-    except ValueError:
-        pass
-    why = dns_name_problem(name)
+    why = name_problem(name)
     if why:
         raise usage_error(f"{name!r} cannot be a name in a certificate: {why}",
                           "give a DNS name (letters, digits, '-', '.') or an IP address")
-    return x509.DNSName(name)
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def name_problem(name):
+    """Why `name` can be neither an IP address nor a DNS name in a certificate, or None."""
+    try:
+        ipaddress.ip_address(name)
+        return None
+    except ValueError:
+        return dns_name_problem(name)
 
 
 def dns_name_problem(name):

@@ -1,7 +1,7 @@
 """`--dry-run`: after the plan (node.dry_run_text), every check a start runs before Ray that starts nothing,
 printed as the plan's `# ...` lines; a failure ends it as it ends the start."""
 
-from . import node, nodeaddr, state, tls
+from . import node, nodeaddr, tls
 from .headwait import parse_address, resolve as resolve_host
 
 
@@ -27,11 +27,7 @@ def checks(plan, echo):
     worker's wait for its head is left out: its address is checked towards the head when the head's name
     resolves now."""
     s, role, log = plan.settings, plan.role, DryLog(echo)
-    if role == "head":
-        state.check_writable(s, role)
-        nodeaddr.check_head(s, log)
-    else:
-        state.check_dirs(state.own_dirs(s, role))
+    node.local_checks(plan, log)
     node.preflight(plan, log)
     if plan.tls:
         log.event("tls", tls.check(plan.tls, s, role))

@@ -133,19 +133,26 @@ def cluster_id(ip, port, timeout=3.0):
     """The cluster's id (hex): made by a GCS that starts a new cluster, kept in Redis with fault tolerance,
     so a head restarted on Redis keeps it and a new cluster at the same address has another.
     GetClusterIdReply: status 1, cluster_id 2 (bytes). Raises GcsError."""
-    try:
-        return dict(_fields(_rpc(ip, port, _CLUSTER_ID, b"", timeout))).get(2, b"").hex()
-    except (ValueError, IndexError, AttributeError):
-        raise GcsError("the GCS answered GetClusterId with something we cannot read") from None
+    return _reply_bytes(_rpc(ip, port, _CLUSTER_ID, b"", timeout), "the GCS", "GetClusterId").hex()
 
 
 def internal_config(ip, port, timeout=3.0):
     """The head's system config (JSON text, "" when none), as every raylet gets it at registration.
     GetInternalConfigReply: status 1, config 2 (string). Raises GcsError."""
+    config = _reply_bytes(_rpc(ip, port, _INTERNAL_CONFIG, b"", timeout), "the GCS", "GetInternalConfig")
     try:
-        return dict(_fields(_rpc(ip, port, _INTERNAL_CONFIG, b"", timeout))).get(2, b"").decode()
-    except (ValueError, IndexError, AttributeError, UnicodeDecodeError):
+        return config.decode()
+    except UnicodeDecodeError:
         raise GcsError("the GCS answered GetInternalConfig with something we cannot read") from None
+
+
+def _reply_bytes(reply, who, call):
+    """Field 2 of a reply (status 1, then the value: GetClusterId, GetInternalConfig, InternalKVGet) as bytes,
+    b"" when absent; GcsError when the reply is no such message."""
+    try:
+        return _bytes(dict(_fields(reply)), 2)
+    except ValueError:
+        raise GcsError(f"{who} answered {call} with something we cannot read") from None
 
 
 _KV_GET = "/ray.rpc.InternalKVGcsService/InternalKVGet"
@@ -262,14 +269,8 @@ def _kv_get_request(key, namespace):
 def kv_get(ip, port, key, namespace, timeout=3.0):
     """The value of one entry of the GCS's internal KV, b"" when there is none; GcsError when the call fails.
     InternalKVGet: key 1 and namespace 2 in the request, status 1 and value 2 in the reply (gcs_service.proto)."""
-    reply = _rpc(ip, port, _KV_GET, _kv_get_request(key, namespace), timeout)
-    try:
-        value = dict(_fields(reply)).get(2, b"")
-    except (ValueError, IndexError):
-        value = None
-    if not isinstance(value, bytes):
-        raise GcsError(f"the GCS at {ip}:{port} answered InternalKVGet with something we cannot read")
-    return value
+    return _reply_bytes(_rpc(ip, port, _KV_GET, _kv_get_request(key, namespace), timeout), f"the GCS at {ip}:{port}",
+                        "InternalKVGet")
 
 
 _GET_ALL_NODES = "/ray.rpc.NodeInfoGcsService/GetAllNodeInfo"

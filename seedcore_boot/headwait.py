@@ -150,7 +150,7 @@ def head_patience(settings, env, ip, port):
     node dead (raydeath.py), from the head's system config and our environment."""
     try:
         cluster = cluster_id(ip, port)
-        config = internal_config(ip, port)
+        config = "" if settings.head_lost_timeout else internal_config(ip, port)
     except GcsError:
         cluster, config = "", ""  # the watch's first checks say whether the head is there at all
     if settings.head_lost_timeout:

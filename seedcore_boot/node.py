@@ -116,6 +116,17 @@ def preflight(plan, log):
     log.event("preflight", f"{len(statuses)} ports free ({ms(time.monotonic() - t)})")
 
 
+def local_checks(plan, log):
+    """The first checks of a start, which write and start nothing (--dry-run runs them too, dryrun.py): the
+    dirs this node writes, and a head's address (a worker's is checked once it knows where its head is)."""
+    s, role = plan.settings, plan.role
+    if role == "head":
+        state.check_writable(s, role)
+        nodeaddr.check_head(s, log)
+    else:
+        state.check_dirs(state.own_dirs(s, role))
+
+
 def security_warnings(settings, role, node_ip, log):
     if role == "head" and settings.dashboard_host in ("0.0.0.0", "::"):
         log.warn("security", f"the dashboard listens on all interfaces (port {settings.dashboard_port}); Ray "
@@ -143,12 +154,9 @@ def run(plan, log, base_env, wait_first: Callable = None):
     claims = portclaim.Claims()
     ray_dir = s.temp_dir  # where Ray keeps its files: a worker learns it from its head (raytemp.py)
     try:
+        local_checks(plan, log)
         if role == "head":
-            state.check_writable(s, role)
-            nodeaddr.check_head(s, log)  # a worker's is checked once it knows where its head is
             _prune(s, ray_dir, log)
-        else:
-            state.check_dirs(state.own_dirs(s, role))
         if role == "head" and s.redis_address:
             redisft.preflight(s, log, fresh=s.redis_fresh)
         hostcheck.raise_nofile(plan.nofile)

@@ -1,7 +1,6 @@
 """The `seedcore-boot tls` commands (docs/security.md): make the cluster's CA, issue a certificate for a driver
 or ray:// client elsewhere, print the variables of the node running here for a driver on it."""
 
-import ipaddress
 import os
 import socket
 import time
@@ -42,13 +41,6 @@ def init(directory, days, echo):
     return 0
 
 
-def _is_address(name):
-    try:
-        return bool(ipaddress.ip_address(name))
-    except ValueError:
-        return False
-
-
 def issue_client(out_dir, name, ca_dir, settings, extra_names, days, echo, this_host=False):
     """`tls issue`: a certificate for a driver or ray:// client off the cluster's nodes (the CA from ca_dir, else
     tls_ca_cert and tls_ca_key), and the variables that give it to Ray. this_host: also this host's names and
@@ -63,7 +55,7 @@ def issue_client(out_dir, name, ca_dir, settings, extra_names, days, echo, this_
     if not ca_cert or not ca_key:
         raise usage_error("no CA to issue from", "give --ca-dir DIR (made by `seedcore-boot tls init DIR`), or set "
                           "tls_ca_cert and tls_ca_key")
-    why = None if _is_address(name) else certs.dns_name_problem(name)
+    why = certs.name_problem(name)
     if why:  # it names the files too: no '/' (a path elsewhere), no name a certificate cannot hold
         raise usage_error(f"--name {name!r} cannot name a certificate: {why}",
                           "give a DNS name (letters, digits, '-', '.') or an IP address")
