@@ -20,7 +20,7 @@ from tests.k8s import agent, cluster
 from tests.skips import need
 from tests.kuberay import operator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.go_tools]
 
 
 def _binaries_or_skip():

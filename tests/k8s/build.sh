@@ -35,13 +35,22 @@ print_dirs() {
   echo "GOMODCACHE=$GOMODCACHE"
 }
 
+# One build at a time, and --print waits for a build under way: scripts/test runs this build in the
+# background while the rest of the suite runs, and the tests that need the binaries ask --print last.
+mkdir -p "$cache"
+exec 9>>"$cache/.lock"
+
 if [[ ${1:-} == --print ]]; then
-  complete || { echo "tests/k8s/build.sh: binaries missing under $cache; run bash tests/k8s/build.sh" >&2; exit 1; }
+  wait_s=${SEEDCORE_GO_BUILD_WAIT:-5400}
+  flock -w "$wait_s" 9 || { echo "tests/k8s/build.sh: a build still holds $cache/.lock after $wait_s s" >&2; exit 1; }
+  complete || { echo "tests/k8s/build.sh: binaries missing under $cache; run bash tests/k8s/build.sh" \
+                     "(scripts/test's log of its build: $cache/build.log)" >&2; exit 1; }
   print_dirs
   exit 0
 fi
 
 command -v go >/dev/null || { echo "tests/k8s/build.sh: no go on PATH; install Go 1.26" >&2; exit 1; }
+flock 9
 
 # Two shared cores: every compile runs at the lowest priority; times go to stderr for the CI log.
 timed() {
