@@ -15,8 +15,8 @@ import time
 
 import psutil
 
-from seedcore_boot import node
-from seedcore_boot.settings import resolve
+from seedcore_boot.node import flow as node
+from seedcore_boot.config.settings import resolve
 
 BINDIR = os.path.dirname(sys.executable)
 RAY = os.path.join(BINDIR, "ray")
@@ -76,8 +76,8 @@ print("timeout", flush=True)
 # answer; prints time.monotonic() then.
 POLL_READY = r"""
 import sys, time
-from seedcore_boot import health
-from seedcore_boot.settings import resolve
+from seedcore_boot.ray import health
+from seedcore_boot.config.settings import resolve
 probes = health.node_probes(resolve({}).settings, "head")
 print("polling", flush=True)
 health.wait_all(probes, time.monotonic() + float(sys.argv[1]), lambda s: time.sleep(0.02))

@@ -6,7 +6,11 @@ import sys
 
 import click
 
-from . import __version__, dryrun, leftovers, node, ports, settings as settings_mod, tlscmd
+from . import __version__
+from .node import dryrun, flow as node
+from .host import leftovers, ports
+from .config import settings as settings_mod
+from .tls import tlscmd
 from .errors import BootError, usage_error
 from .log import Log
 
@@ -86,7 +90,7 @@ def head(config_path, dry_run, ray_args, **opts):
 
 
 def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_first=None):
-    from . import raycmd
+    from .ray import raycmd
 
     resolved = _resolve(config_path, opts, ray_args, role)
     try:
@@ -111,7 +115,7 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
 @click.argument("ray_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- RAY_START_ARGS...]")
 def worker(config_path, dry_run, ray_args, **opts):
     """Join a head: wait until its GCS is healthy, preflight, start, stay up; exit 1 when the head is lost."""
-    from . import headwait
+    from .node import headwait
 
     settings = _resolve(config_path, opts, ray_args, "worker").settings
     if not settings.head_address:
@@ -133,7 +137,7 @@ def check_ports(config_path, role, as_json, firewall, **opts):
     resolved = _resolve(config_path, opts)
     plan = node.make_plan(resolved, role, host_checks=False)
     if firewall:
-        from . import firewall as firewall_mod
+        from .host import firewall as firewall_mod
 
         click.echo(firewall_mod.text(plan.ports, plan.settings, role))
         return 0
@@ -183,7 +187,7 @@ def config_show(config_path, as_json, **opts):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(config_path, mode, as_json, **opts):
     """Probe this machine's node (head or worker): exit 0 when it is ready (or alive, --live), 1 when not."""
-    from . import status as status_mod
+    from .node import status as status_mod
 
     report = status_mod.check(_resolve(config_path, opts).settings, mode)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(report.lines()))
@@ -224,7 +228,7 @@ def _dashboard(address, settings):
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds to wait for RUNNING")
 def serve_deploy(config_file, config_path, address, timeout, **opts):
     """Deploy FILE (Ray's Serve schema) to a running head and wait until every app answers. Idempotent."""
-    from . import serve
+    from .serve import deploy as serve
 
     s = _resolve(config_path, opts).settings
     return serve.deploy_running(_dashboard(address, s), config_file, s, Log(s.log_format), timeout)
@@ -236,7 +240,7 @@ def serve_deploy(config_file, config_path, address, timeout, **opts):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def serve_status(config_path, address, as_json, **opts):
     """Print each Serve application's status: exit 0 when all are RUNNING, 1 otherwise."""
-    from . import serve
+    from .serve import deploy as serve
 
     s = _resolve(config_path, opts).settings
     url = _dashboard(address, s)

@@ -13,7 +13,9 @@ from collections import namedtuple
 
 import click
 
-from . import raycmd, rayenv, settings as settings_mod
+from .ray import raycmd
+from .node import rayenv
+from .config import settings as settings_mod
 
 COMMAND = "python -m seedcore_boot.docgen --write"
 PATH = "docs/configuration.md"

@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Tuple
 import yaml
 
 from . import kuberay
-from .errors import usage_error
+from ..errors import usage_error
 from .values import MIN_OBJECT_STORE, parse_bytes  # noqa: F401  (imported from here by objectstore and tests)
 from .values import parse as parse_value
 
@@ -355,7 +355,7 @@ def resolve(flags=None, env=None, config_path=None, role=None):
     settings = Settings(**values)
     _check(settings, sources, pod)
     if settings.redis_address and not settings.storage_namespace:
-        from .redisft import default_namespace
+        from ..ray.redisft import default_namespace
 
         settings = dataclasses.replace(settings, storage_namespace=default_namespace(settings.gcs_port))
     injected = frozenset(name for name, source in sources.items()
@@ -390,7 +390,7 @@ def _check(s, sources, pod=None):
         raise usage_error(f"min_worker_port {s.min_worker_port} is above max_worker_port {s.max_worker_port}",
                           "swap them or widen the range")
     if s.redis_address:
-        from .redisft import check_namespace, parse_address
+        from ..ray.redisft import check_namespace, parse_address
 
         parse_address(s.redis_address)
         if s.storage_namespace:
@@ -403,7 +403,7 @@ def _check(s, sources, pod=None):
         raise usage_error(f"{name} is set (from {sources[name]}) but this head belongs to a RayService, whose "
                           "serveConfigV2 KubeRay deploys itself: two configs would replace each other",
                           f"put the applications in the RayService's serveConfigV2 and unset {name}")
-    from .tls import check_settings
+    from ..tls.nodetls import check_settings
 
     check_settings(s, sources)
     if s.serve_app and s.serve_config is not None:

@@ -12,7 +12,7 @@ import re
 import shlex
 import threading
 
-from .errors import usage_error
+from ..errors import usage_error
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 
 import psutil
 
-from .components import component_name
+from ..ray.components import component_name
 
 RUNS_CODE = "run code on the cluster"
 # planned port name -> (component, speaks gRPC, what an anonymous peer can do without TLS); read in Ray 2.20.

@@ -9,7 +9,7 @@ to the dashboard's gRPC port (dashboard/modules/event/event_agent.py); the dashb
 Prometheus scrapes the metrics ports.
 """
 
-from . import RAY_VERSION
+from .. import RAY_VERSION
 
 EVERY = "every machine of the cluster"
 HEAD = "the head's machine"

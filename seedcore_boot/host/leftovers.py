@@ -8,7 +8,7 @@ process merely named "raylet" is never touched (`ray stop` kills by name; we nev
 
 A supervisor that dies (SIGKILL, OOM, a crash) leaves its node running unless something else stops it:
 - the `ray start` child gets PR_SET_PDEATHSIG=SIGTERM (supervisor.py), so it stops its components in order;
-- a watchdog (`python -m seedcore_boot.leftovers`, below), started beside the node in a session of its
+- a watchdog (`python -m seedcore_boot.host.leftovers`, below), started beside the node in a session of its
   own, sees its pipe from the supervisor close, gives the node `grace` seconds to go, then SIGKILLs what
   is left of it.
 """
@@ -21,8 +21,8 @@ import time
 import psutil
 
 from . import state
-from .components import component_name
-from .errors import BootError
+from ..ray.components import component_name
+from ..errors import BootError
 
 NODE = "SEEDCORE_BOOT_NODE"
 SUPERVISOR = "SEEDCORE_BOOT_SUPERVISOR"
@@ -157,7 +157,7 @@ def orphan_of(pid):
 
 
 def watchdog_argv(name, grace):
-    return [sys.executable, "-m", "seedcore_boot.leftovers", name, str(grace)]
+    return [sys.executable, "-m", "seedcore_boot.host.leftovers", name, str(grace)]
 
 
 def _watch(name, grace):

@@ -12,7 +12,7 @@ import os
 import re
 import socket
 
-from .errors import EXIT_USAGE, BootError
+from ..errors import EXIT_USAGE, BootError
 
 # Ray 2.20's head detects its address towards 8.8.8.8:53, a worker towards its head's GCS
 # (ray/_private/services.py, node_ip_address_from_perspective, called by `ray start`).

@@ -11,7 +11,7 @@ each to one socket only, and frees it when its process dies, however it dies, so
 import errno
 import socket
 
-from .errors import usage_error
+from ..errors import usage_error
 
 _PREFIX = "\0seedcore-boot/port/"
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from . import leftovers
-from .errors import BootError, usage_error
-from .settings import how_to_set
+from ..errors import BootError, usage_error
+from ..config.settings import how_to_set
 
 WILDCARD = ""
 

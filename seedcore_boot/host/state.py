@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from .errors import BootError
+from ..errors import BootError
 
 
 def _write(path, data):

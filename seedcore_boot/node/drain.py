@@ -25,9 +25,10 @@ import time
 
 import psutil
 
-from . import gcsprobe, headwait, raylogs
-from .errors import BootError
-from .log import ms
+from ..ray import gcsprobe, raylogs
+from . import headwait
+from ..errors import BootError
+from ..log import ms
 
 SERVE_TITLES = ("ray::ServeReplica", "ray::ProxyActor")
 

@@ -1,7 +1,9 @@
 """`--dry-run`: after the plan (node.dry_run_text), every check a start runs before Ray that starts nothing,
 printed as the plan's `# ...` lines; a failure ends it as it ends the start."""
 
-from . import node, nodeaddr, tls
+from . import flow as node
+from ..host import nodeaddr
+from ..tls import nodetls as tls
 from .headwait import parse_address, resolve as resolve_host
 
 

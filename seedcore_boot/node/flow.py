@@ -12,12 +12,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from . import (components, drain, exposure, health, hostcheck, leftovers, nodeaddr, portclaim, redisft, ports,
-               raycmd, raylogs, rayenv, raytemp, serve, servedrain, state, tls)
-from .errors import BootError
+from ..ray import components, health, redisft, raycmd, raylogs, raytemp
+from . import drain, rayenv
+from ..host import exposure, hostcheck, leftovers, nodeaddr, portclaim, ports, state
+from ..serve import deploy as serve, servedrain
+from ..tls import nodetls as tls
+from ..errors import BootError
 from .headwait import parse_address
 from .headwatch import HeadLost
-from .log import ms, redact
+from ..log import ms, redact
 from .supervisor import ChildExited, StopRequested, Supervisor
 
 FAILURE_GRACE = 3.0  # the node is already broken: no reason to wait the full grace before SIGKILL
@@ -80,7 +83,7 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
 
 
 def _role_only(resolved, role):
-    from .settings import FIELDS
+    from ..config.settings import FIELDS
 
     for name, f in FIELDS.items():
         if resolved.sources[name] != "default" and role not in f.metadata["roles"]:
@@ -90,7 +93,7 @@ def _role_only(resolved, role):
 def dry_run_text(plan):
     lines = [f"# ray start argv ({plan.role})", redact(shlex.join(plan.argv), plan.secrets)]
     if raycmd.gateable(plan.argv):
-        lines.append("# (seedcore_boot.raycli is Ray's own `ray` CLI without some of its waits: on a head it waits "
+        lines.append("# (seedcore_boot.ray.raycli is Ray's own `ray` CLI without some of its waits: on a head it waits "
                      "for the GCS port before Ray's first connect, a fixed 1 s otherwise, and starts the dashboard "
                      "beside the raylet, not before it; see raycli.py)")
     lines.append("# environment additions")

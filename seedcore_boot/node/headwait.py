@@ -10,11 +10,14 @@ import random
 import socket
 import time
 
-from . import RAY_VERSION, nodeaddr, raydeath, raytemp, tls
-from .errors import BootError, usage_error
-from .gcsprobe import GcsError, check_gcs, cluster_id, cluster_versions, handshake_failure, internal_config
+from .. import RAY_VERSION
+from ..host import nodeaddr
+from ..ray import raydeath, raytemp
+from ..tls import nodetls as tls
+from ..errors import BootError, usage_error
+from ..ray.gcsprobe import GcsError, check_gcs, cluster_id, cluster_versions, handshake_failure, internal_config
 from .headwatch import HeadWatch
-from .values import host_problem
+from ..config.values import host_problem
 
 BACKOFF_CAP = 0.25
 

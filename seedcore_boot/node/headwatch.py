@@ -24,8 +24,8 @@ import threading
 import time
 from typing import NamedTuple, Optional
 
-from . import gcsprobe
-from .errors import BootError
+from ..ray import gcsprobe
+from ..errors import BootError
 
 
 class HeadLost(BootError):

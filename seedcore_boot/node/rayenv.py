@@ -8,7 +8,10 @@ in the child's environment untouched so that nothing a user exported disappears.
 
 import dataclasses
 
-from . import ports, raydeath, servedrain, tls
+from ..host import ports
+from ..ray import raydeath
+from ..serve import servedrain
+from ..tls import nodetls as tls
 
 
 def move_disabled_metrics(settings, resolved_sources, avoid):

@@ -15,7 +15,10 @@ Exit 0 when the asked state holds, 1 when it does not (2 for usage errors, as ev
 import dataclasses
 from typing import List, NamedTuple
 
-from . import exposure, health, node, ports, serve, state
+from ..host import exposure, ports, state
+from ..ray import health
+from . import flow as node
+from ..serve import deploy as serve
 
 
 class Row(NamedTuple):

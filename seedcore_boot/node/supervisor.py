@@ -15,9 +15,10 @@ import time
 
 import psutil
 
-from . import leftovers, raycli
-from .components import component_name
-from .errors import BootError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND
+from ..host import leftovers
+from ..ray import raycli
+from ..ray.components import component_name
+from ..errors import BootError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND
 
 MARKER = "Ray runtime started."
 _NODE_IP = re.compile(r"Local node IP: (\S+)")

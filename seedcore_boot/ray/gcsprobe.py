@@ -19,7 +19,7 @@ import os
 import sys
 from typing import NamedTuple, Optional
 
-from .errors import BootError
+from ..errors import BootError
 
 _CHECK_ALIVE = "/ray.rpc.NodeInfoGcsService/CheckAlive"  # the call `ray start` itself uses to probe the GCS
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Callable, Optional
 
-from .errors import BootError
+from ..errors import BootError
 
 LOOPBACK = "127.0.0.1"
 

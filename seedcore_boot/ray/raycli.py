@@ -1,6 +1,6 @@
 """Ray's own `ray` CLI (`ray.scripts.scripts:main`, what the `ray` command runs), minus some of its waits.
 
-`python -m seedcore_boot.raycli start --head ...` behaves as `ray start --head ...` except that, right after
+`python -m seedcore_boot.ray.raycli start --head ...` behaves as `ray start --head ...` except that, right after
 spawning gcs_server, it waits for the GCS port to accept before Ray's first connect. Ray 2.20 connects
 ~8 ms after the spawn, finds the port still closed and then sleeps a fixed 1 s before retrying: measured
 here, `Node._init_gcs_client` took 1.005 s in 5 of 5 head starts, and about 25 ms with this wait.

@@ -4,7 +4,7 @@ import os
 import shutil
 import sys
 
-from .errors import BootError, EXIT_NOT_FOUND, usage_error
+from ..errors import BootError, EXIT_NOT_FOUND, usage_error
 
 # Flags we set ourselves; the same flag in ray_args would silently win or clash, so it is refused.
 # The `ray start` options that carry a setting of ours: option (without --) -> setting. KubeRay's
@@ -91,7 +91,7 @@ def worker_argv(s, address, ray=("ray",)):
 
 def gateable(argv):
     """Whether argv runs our raycli, which can import Ray's CLI and then wait to be released."""
-    return "seedcore_boot.raycli" in argv[:3]
+    return "seedcore_boot.ray.raycli" in argv[:3]
 
 
 def _cmd(ray):
@@ -100,11 +100,11 @@ def _cmd(ray):
 
 def find_ray():
     """The command that runs Ray's CLI. With Ray in our own environment (the `ray` script beside this
-    Python), that is `python -m seedcore_boot.raycli`: the same CLI, minus a 1 s sleep at head start
+    Python), that is `python -m seedcore_boot.ray.raycli`: the same CLI, minus a 1 s sleep at head start
     (see raycli). A `ray` found only on PATH belongs to another environment and runs as it is."""
     beside = os.path.join(os.path.dirname(sys.executable), "ray")
     if os.path.isfile(beside):
-        return [sys.executable, "-m", "seedcore_boot.raycli"]
+        return [sys.executable, "-m", "seedcore_boot.ray.raycli"]
     found = shutil.which("ray")
     if not found:
         raise BootError("the `ray` command was not found next to this Python or on PATH",

@@ -21,7 +21,7 @@ import json
 import math
 from typing import NamedTuple
 
-from .errors import usage_error
+from ..errors import usage_error
 
 # Ray 2.20's defaults (src/ray/common/ray_config_def.h).
 DEFAULTS = {"health_check_period_ms": 3000, "health_check_timeout_ms": 10000, "health_check_failure_threshold": 5}

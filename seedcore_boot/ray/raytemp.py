@@ -20,7 +20,7 @@ import os
 import time
 
 from . import gcsprobe
-from .errors import BootError
+from ..errors import BootError
 
 KEY, NAMESPACE = b"temp_dir", b"session"
 PATIENCE = 40.0  # Ray's own for the same read: 20 tries, 2 s apart

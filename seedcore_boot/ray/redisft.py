@@ -15,8 +15,8 @@ import re
 import socket
 import ssl
 
-from .errors import BootError, usage_error
-from .values import host_problem
+from ..errors import BootError, usage_error
+from ..config.values import host_problem
 
 _ADDRESS = re.compile(r"(?:(rediss?)://)?(\[[0-9a-fA-F:.]+\]|[^\s:/@\[\]]+):(\d{1,5})/?")
 

@@ -14,12 +14,12 @@ import time
 
 import yaml
 
-from . import raylogs
-from .errors import BootError, usage_error
-from .health import http, local_host
-from .nodeaddr import CONTAINER_MARKERS
-from .settings import read_yaml
-from .values import host_problem
+from ..ray import raylogs
+from ..errors import BootError, usage_error
+from ..ray.health import http, local_host
+from ..host.nodeaddr import CONTAINER_MARKERS
+from ..config.settings import read_yaml
+from ..config.values import host_problem
 
 OUR_APP = "seedcore_boot.ml_app:app"
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "default_serve.yaml")

@@ -26,6 +26,8 @@ import importlib.util
 import sys
 
 HOOK_ENV = "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR"  # ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR
+# The path every version hands to Ray, kept where it was before the move (seedcore_boot/servedrain.py imports
+# install from here): a worker of another seedcore-boot version imports the path its head gives.
 HOOK = "seedcore_boot.servedrain.install"
 RAY_VERSION = "2.20.0"
 TARGET = "ray.serve._private.cluster_node_info_cache"

@@ -25,9 +25,9 @@ import re
 import socket
 import time
 
-from . import nodeaddr
-from .errors import BootError, usage_error
-from .log import ms
+from ..host import nodeaddr
+from ..errors import BootError, usage_error
+from ..log import ms
 
 ISSUED_DAYS = 365  # a node restarts long before; the CA's own end is the cap (certs.issue)
 ENV_NAMES = ("RAY_USE_TLS", "RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT")
@@ -266,8 +266,8 @@ def preflight(node, settings, role, log, child_env):
     our own gRPC calls (gcsprobe) set to speak as Ray's processes will, from the child's environment.
     Returns the node's TLS when this run issued its files (remove_issued removes them at the end), else None:
     the files of a node that still runs under the same name are never this run's to remove."""
-    from . import gcsprobe
-    from .headwait import parse_address
+    from ..ray import gcsprobe
+    from ..node.headwait import parse_address
 
     head = parse_address(settings.head_address)[0] if role == "worker" else None
     if node:

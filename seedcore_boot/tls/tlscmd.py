@@ -5,8 +5,8 @@ import os
 import socket
 import time
 
-from . import tls
-from .errors import BootError, usage_error
+from . import nodetls as tls
+from ..errors import BootError, usage_error
 
 CA_DAYS = 3650
 # A century: a certificate must end before X.509's last date (9999-12-31); `--days 3000000` overflowed datetime.
@@ -80,7 +80,7 @@ def running_env(settings):
     for `eval "$(seedcore-boot tls env)"` before a driver or `ray status` on the node."""
     import psutil
 
-    from . import state
+    from ..host import state
 
     nodes = state.running_nodes(settings)
     if not nodes:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from seedcore_boot.node import TEST_HOLD
+from seedcore_boot.node.flow import TEST_HOLD
 
 pytestmark = pytest.mark.e2e
 BOOT = [sys.executable, "-m", "seedcore_boot"]
@@ -107,7 +107,7 @@ def test_worker_started_before_the_head_waits_and_joins(lan):
     assert "still waiting for 10.200.0.1:6379" in worker.output  # progress, with the last error
     assert "ray |" not in worker.output  # Ray is not started before the head is healthy
     # Ray's CLI is already imported and held at the gate; no Ray component runs yet.
-    assert any("seedcore_boot.raycli" in p.cmdline() for p in h2.processes())
+    assert any("seedcore_boot.ray.raycli" in p.cmdline() for p in h2.processes())
     assert h2.find("raylet") == [] and h2.find("gcs_server") == []
     head = start_head(h1)
     worker.wait_line("worker ready", timeout=180)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from seedcore_boot import kuberay, settings
+from seedcore_boot.config import kuberay, settings
 from tests.kuberay import operator
 from tests.skips import need_module
 

@@ -14,9 +14,13 @@ import psutil
 import pytest
 
 from tests.skips import need
-from seedcore_boot import cli, gcsprobe, headwait, health, leftovers, rayenv, redisft, serve, state, status
+from seedcore_boot import cli
+from seedcore_boot.ray import gcsprobe, health, redisft
+from seedcore_boot.node import headwait, rayenv, status
+from seedcore_boot.host import leftovers, state
+from seedcore_boot.serve import deploy as serve
 from seedcore_boot.errors import EXIT_USAGE, BootError
-from seedcore_boot.settings import resolve
+from seedcore_boot.config.settings import resolve
 
 
 def usage(fn, *args, **kwargs):
@@ -172,7 +176,7 @@ def test_tls_days_beyond_a_century_are_one_usage_line(tmp_path, monkeypatch, cap
 
 
 def test_a_huge_expiry_margin_refuses_the_certificate_rather_than_overflowing(tmp_path):
-    from seedcore_boot import certs
+    from seedcore_boot.tls import certs
 
     cert, _ = certs.make_ca("test CA", 30)
     assert "within tls_expiry_margin_days (999999999999)" in certs.validity_problem(cert, 999999999999)
@@ -370,7 +374,7 @@ def _cgroup(tmp_path, files):
 
 def test_a_memory_limit_of_thousands_of_digits_is_no_limit(tmp_path):
     # int() refuses more than 4300 digits (ValueError): a traceback from every host check before
-    from seedcore_boot import hostcheck, objectstore
+    from seedcore_boot.host import hostcheck, objectstore
 
     root = _cgroup(tmp_path, {"memory.max": "9" * 5000})
     assert objectstore.memory_limit(root) is None
@@ -384,7 +388,7 @@ def test_a_memory_limit_of_thousands_of_digits_is_no_limit(tmp_path):
     {"cpu.max": "1" * 30 + " 100000"},
 ])
 def test_a_cpu_quota_that_is_no_number_is_no_limit(tmp_path, files):
-    from seedcore_boot import hostcheck
+    from seedcore_boot.host import hostcheck
 
     found = hostcheck.cgroup_cpus(_cgroup(tmp_path, files))
     assert found["quota"] is None
@@ -393,7 +397,7 @@ def test_a_cpu_quota_that_is_no_number_is_no_limit(tmp_path, files):
 
 @pytest.mark.parametrize("text", ["3-1", "\u00b2", "0-99999999999999999999999"])
 def test_a_cpuset_that_is_no_list_of_cpus_is_unreadable(text):
-    from seedcore_boot import hostcheck
+    from seedcore_boot.host import hostcheck
 
     assert hostcheck.cpuset_count(text) is None  # "3-1" counted -1 CPUs
 
@@ -422,7 +426,7 @@ def test_an_error_status_whose_body_breaks_off_is_a_failed_probe():
 
 
 def test_a_tail_of_no_lines_is_empty(tmp_path):
-    from seedcore_boot import raylogs
+    from seedcore_boot.ray import raylogs
 
     (tmp_path / "raylet.out").write_text("a\nb\n")
     assert raylogs.tail(str(tmp_path / "raylet.out"), 0) == []  # keep[-0:] was every line
@@ -431,7 +435,7 @@ def test_a_tail_of_no_lines_is_empty(tmp_path):
 def test_a_resource_list_with_a_value_that_is_no_number_is_shown_as_written():
     from types import SimpleNamespace
 
-    from seedcore_boot import components
+    from seedcore_boot.ray import components
 
     raylet = SimpleNamespace(cmdline=lambda: ["raylet", "--static_resource_list=CPU,2,memory,lots"])
     assert components.advertised([(raylet, "raylet")]) == "CPU=2 memory=lots"  # float('lots'): ValueError
@@ -448,7 +452,7 @@ def test_detection_on_a_host_without_a_route_whose_name_has_an_empty_label():
     need(_can_unshare(), "needs unshare -nu (root, or user namespaces)")
     # Ray's fallback is the host name's address; gethostbyname('a..b') raised UnicodeError, not OSError.
     # A network namespace of its own has no route; a UTS namespace of its own lets it take that name.
-    code = ("import socket; socket.sethostname('a..b'); from seedcore_boot import nodeaddr; "
+    code = ("import socket; socket.sethostname('a..b'); from seedcore_boot.host import nodeaddr; "
             "print(nodeaddr.detect('8.8.8.8', 53))")
     r = subprocess.run(["unshare", "-nu", sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -458,7 +462,7 @@ def test_detection_on_a_host_without_a_route_whose_name_has_an_empty_label():
 @pytest.mark.parametrize("host, expected", [("caf\u00e9", "xn--caf-dma"), ("bad_name!", None)])
 def test_a_host_name_a_certificate_cannot_hold_is_given_in_idna_form_or_left_to_the_addresses(
         monkeypatch, host, expected):
-    from seedcore_boot import certs, tls
+    from seedcore_boot.tls import certs, nodetls as tls
 
     monkeypatch.setattr(socket, "gethostname", lambda: host)
     names = tls.names_for(settings_from(), "127.0.0.1")
@@ -468,7 +472,7 @@ def test_a_host_name_a_certificate_cannot_hold_is_given_in_idna_form_or_left_to_
 
 
 def test_an_error_quoting_a_value_with_a_line_break_is_still_one_line():
-    from seedcore_boot import kuberay
+    from seedcore_boot.config import kuberay
 
     text = usage(kuberay.pod, {kuberay.ENV: "ray start --x=`\nid`"})  # was two lines: the snippet's own break
     assert "command substitution (`\\nid`" in text

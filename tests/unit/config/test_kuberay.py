@@ -5,10 +5,11 @@ import random
 
 import pytest
 
-from seedcore_boot import kuberay
+from seedcore_boot.config import kuberay
 from seedcore_boot.errors import BootError
-from seedcore_boot.settings import resolve
+from seedcore_boot.config.settings import resolve
 from tests.skips import need_module
+from tests import REPO
 
 # As KubeRay v1.1.1 writes them (pod.go generateRayStartCommand): " --k=v " per flag, true as a bare switch.
 HEAD_FLAGS = [" --dashboard-host=0.0.0.0 ", " --num-cpus=1 ", " --block ", " --metrics-export-port=8080 ",
@@ -177,7 +178,7 @@ def test_kuberays_rewritten_script_goes_no_further_than_our_line():
     script = f" {sys.executable}  -m  seedcore_boot  head  && ulimit -n 65536; {gen}"
     # No `ray` on this PATH: if bash went on, it would say so (127), and start nothing.
     env = {"PATH": "/usr/bin:/bin", "KUBERAY_GEN_RAY_START_CMD": gen,
-           "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
+           "PYTHONPATH": REPO}
     # A container's bash starts with SIGINT at its default; a test run started in the background of a
     # non-interactive shell inherits it ignored, and bash cannot undo an ignore it started with.
     import signal

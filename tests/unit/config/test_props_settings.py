@@ -7,11 +7,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import kuberay
-from seedcore_boot.settings import FIELDS, env_names, resolve
-from seedcore_boot.values import parse
+from seedcore_boot.config import kuberay
+from seedcore_boot.config.settings import FIELDS, env_names, resolve
+from seedcore_boot.config.values import parse
 
-from .props import any_text, ascii_text, nested, result_or_boot_error
+from tests.props import any_text, ascii_text, nested, result_or_boot_error
 
 field_names = st.sampled_from(sorted(FIELDS))
 # What an environment variable can hold: any text without NUL.

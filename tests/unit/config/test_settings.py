@@ -1,7 +1,7 @@
 import pytest
 
 from seedcore_boot.errors import BootError
-from seedcore_boot.settings import DEFAULTS, resolve
+from seedcore_boot.config.settings import DEFAULTS, resolve
 
 
 def write(tmp_path, text, name="boot.yaml"):

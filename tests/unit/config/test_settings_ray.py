@@ -10,11 +10,12 @@ import sys
 
 import pytest
 
-from seedcore_boot import docgen, rayenv
-from seedcore_boot.node import make_plan
-from seedcore_boot.settings import FIELDS, resolve
+from seedcore_boot import docgen
+from seedcore_boot.node import rayenv
+from seedcore_boot.node.flow import make_plan
+from seedcore_boot.config.settings import FIELDS, resolve
 
-RAY = [sys.executable, "-m", "seedcore_boot.raycli"]  # Ray beside our Python, as find_ray runs it here
+RAY = [sys.executable, "-m", "seedcore_boot.ray.raycli"]  # Ray beside our Python, as find_ray runs it here
 ROLES = ("head", "worker")
 # What every `ray start` gets whatever the settings (docgen.always_passed says these on the page).
 FIXED_FLAGS = {"--head", "--block", "--log-color", "--include-dashboard"}

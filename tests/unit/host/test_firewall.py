@@ -7,10 +7,11 @@ import re
 import pytest
 import yaml
 
-from seedcore_boot import firewall, node, ports
-from seedcore_boot.settings import resolve
+from seedcore_boot.host import firewall, ports
+from seedcore_boot.node import flow as node
+from seedcore_boot.config.settings import resolve
+from tests import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCS = os.path.join(REPO, "docs", "docker-hosts.md")
 FILES = {"head": ("ray-head-host.yml", "ray-head-host"), "worker": ("ray-workers-host.yml", "ray-worker-host")}
 _VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")

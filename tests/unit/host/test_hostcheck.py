@@ -5,7 +5,7 @@ import resource
 
 import pytest
 
-from seedcore_boot import hostcheck
+from seedcore_boot.host import hostcheck
 from seedcore_boot.errors import BootError
 
 INF = resource.RLIM_INFINITY

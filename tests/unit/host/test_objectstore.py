@@ -2,9 +2,9 @@
 
 import pytest
 
-from seedcore_boot import objectstore
+from seedcore_boot.host import objectstore
 from seedcore_boot.errors import BootError
-from seedcore_boot.settings import parse_bytes, resolve
+from seedcore_boot.config.settings import parse_bytes, resolve
 
 GiB = 2**30
 

@@ -1,8 +1,8 @@
 import pytest
 
-from seedcore_boot import portclaim
+from seedcore_boot.host import portclaim
 from seedcore_boot.errors import BootError
-from seedcore_boot.ports import PlannedPort
+from seedcore_boot.host.ports import PlannedPort
 
 
 def planned(*numbers):

@@ -5,9 +5,9 @@ import socket
 
 import pytest
 
-from seedcore_boot import ports
+from seedcore_boot.host import ports
 from seedcore_boot.errors import BootError
-from seedcore_boot.settings import resolve
+from seedcore_boot.config.settings import resolve
 from tests.skips import need
 
 
@@ -99,7 +99,7 @@ def test_ray_holders_get_left_over_advice():
 
 FREE_PORTS = """
 import json, sys
-from seedcore_boot import ports
+from seedcore_boot.host import ports
 from seedcore_boot.errors import BootError
 avoid = set(json.loads(sys.argv[1]))
 got = []
@@ -124,7 +124,7 @@ def test_free_port_avoids_what_it_is_told_to(host):
 
 def test_a_holders_command_line_with_newlines_stays_one_line():
     # `python -c "<a script>"` holding a port: its argument has newlines, and the busy message is one line.
-    from seedcore_boot.ports import _short
+    from seedcore_boot.host.ports import _short
 
     shown = _short("python -c \nimport socket\ns = socket.socket()\n" + "x" * 200)
     assert "\n" not in shown and shown.startswith("python -c import socket s = socket.socket()")

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import exposure
-from seedcore_boot.settings import resolve
+from seedcore_boot.host import exposure
+from seedcore_boot.config.settings import resolve
 
-from .props import result_or_boot_error
+from tests.props import result_or_boot_error
 
 OURS = range(1000, 1010)  # socket inodes our fake process holds; 1010-1019 belong to nobody
 HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n")

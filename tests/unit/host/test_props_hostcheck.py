@@ -8,10 +8,10 @@ import shutil
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import hostcheck, objectstore
-from seedcore_boot.settings import resolve
+from seedcore_boot.host import hostcheck, objectstore
+from seedcore_boot.config.settings import resolve
 
-from .props import result_or_boot_error
+from tests.props import result_or_boot_error
 
 FILES = ["cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us", "cpuset/cpuset.cpus", "cpu.max", "cpuset.cpus.effective",
          "memory/memory.limit_in_bytes", "memory/memory.stat", "memory/memory.usage_in_bytes", "memory.max",

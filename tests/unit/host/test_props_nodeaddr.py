@@ -9,9 +9,9 @@ from collections import namedtuple
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import nodeaddr
+from seedcore_boot.host import nodeaddr
 
-from .props import any_text, result_or_boot_error
+from tests.props import any_text, result_or_boot_error
 
 Addr = namedtuple("Addr", "family address netmask broadcast ptp")  # psutil's snicaddr
 

@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from seedcore_boot import drain, gcsprobe, rayenv, servedrain
-from seedcore_boot.settings import resolve
+from seedcore_boot.node import drain, rayenv
+from seedcore_boot.ray import gcsprobe
+from seedcore_boot.serve import servedrain
+from seedcore_boot.config.settings import resolve
 from tests.skips import need_module
 
 gcs_pb2 = need_module("ray.core.generated.gcs_pb2")
@@ -62,7 +64,7 @@ def test_a_gcs_that_does_not_answer_is_a_gcs_error():
 # In a fresh interpreter, as in a Ray worker: the hook, then Serve's module imported later (the controller).
 HOOKED = r"""
 import json, sys
-from seedcore_boot import servedrain
+from seedcore_boot.serve import servedrain
 import ray
 ray.__version__ = sys.argv[1]
 servedrain.install()
@@ -150,7 +152,7 @@ def test_no_drain_when_it_is_off_or_there_is_no_node_yet():
 
 
 def test_stop_waits_for_a_worker_as_long_as_its_drain_and_stop_may_take():
-    from seedcore_boot.leftovers import stop_budget
+    from seedcore_boot.host.leftovers import stop_budget
 
     s = resolve({}, {}).settings
     assert stop_budget(s, "worker") == 45 + 8 + 5

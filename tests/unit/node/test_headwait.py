@@ -2,7 +2,8 @@ import socket
 
 import pytest
 
-from seedcore_boot import gcsprobe, headwait, headwatch
+from seedcore_boot.ray import gcsprobe
+from seedcore_boot.node import headwait, headwatch
 from seedcore_boot.errors import BootError
 
 

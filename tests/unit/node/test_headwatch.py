@@ -2,10 +2,11 @@
 
 import pytest
 
-from seedcore_boot import gcsprobe, raydeath, rayenv
+from seedcore_boot.ray import gcsprobe, raydeath
+from seedcore_boot.node import rayenv
 from seedcore_boot.errors import BootError
-from seedcore_boot.headwatch import UNKNOWN_NODE_CHECKS, HeadLost, Probe, Watch
-from seedcore_boot.settings import resolve
+from seedcore_boot.node.headwatch import UNKNOWN_NODE_CHECKS, HeadLost, Probe, Watch
+from seedcore_boot.config.settings import resolve
 from tests.skips import need_module
 
 gcs_service_pb2 = need_module("ray.core.generated.gcs_service_pb2")
@@ -165,7 +166,7 @@ def test_when_ray_dies_one_answer_that_forgets_this_node_is_the_cause():
 
 
 def test_the_wait_is_the_users_timeout_or_what_the_heads_settings_give(monkeypatch):
-    from seedcore_boot import headwait
+    from seedcore_boot.node import headwait
 
     monkeypatch.setattr(headwait, "cluster_id", lambda ip, port: CLUSTER)
     monkeypatch.setattr(headwait, "internal_config", lambda ip, port: '{"health_check_failure_threshold": 2}')

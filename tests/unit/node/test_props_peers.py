@@ -12,10 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import headwait, health, redisft, state, status
-from seedcore_boot.settings import resolve
+from seedcore_boot.node import headwait, status
+from seedcore_boot.ray import health, redisft
+from seedcore_boot.host import state
+from seedcore_boot.config.settings import resolve
 
-from .props import any_text, nested, result_or_boot_error
+from tests.props import any_text, nested, result_or_boot_error
 
 json_text = st.one_of(nested.map(lambda v: json.dumps(v, default=str)), any_text)
 records = st.one_of(

@@ -5,9 +5,9 @@ classes from the installed wheel, which must decode to what they say."""
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import gcsprobe
+from seedcore_boot.ray import gcsprobe
 
-from .props import result_or_boot_error
+from tests.props import result_or_boot_error
 
 
 def varint(n):

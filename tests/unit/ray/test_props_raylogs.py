@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import components, drain, raylogs
-from seedcore_boot.settings import resolve
+from seedcore_boot.ray import components, raylogs
+from seedcore_boot.node import drain
+from seedcore_boot.config.settings import resolve
 
-from .props import any_text, result_or_boot_error
+from tests.props import any_text, result_or_boot_error
 
 stamp = st.tuples(st.integers(0, 9999), st.integers(0, 99), st.integers(0, 99), st.integers(0, 99),
                   st.integers(0, 99), st.integers(0, 99)).map(

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from seedcore_boot import raycli
+from seedcore_boot.ray import raycli
 from tests.skips import need_module
 
 
@@ -78,7 +78,7 @@ def test_a_head_connects_only_once_its_gcs_accepts(head):
 
 def _gated(stdin_text):
     env = dict(os.environ, **{raycli.GATE: "1"})
-    return subprocess.run([sys.executable, "-m", "seedcore_boot.raycli", "--version"], input=stdin_text,
+    return subprocess.run([sys.executable, "-m", "seedcore_boot.ray.raycli", "--version"], input=stdin_text,
                           env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -95,7 +95,7 @@ def test_rays_sigterm_handler_runs_once():
     import os
     import signal
 
-    from seedcore_boot.raycli import sigterm_once
+    from seedcore_boot.ray.raycli import sigterm_once
 
     calls = []
 
@@ -205,7 +205,7 @@ def test_other_command_groups_are_left_out_only_of_start_on_the_ray_read():
 
 def test_ray_start_runs_without_them():
     need_module("ray")
-    code = ("import sys; from seedcore_boot import raycli; sys.argv = ['raycli', 'start', '--help']\n"
+    code = ("import sys; from seedcore_boot.ray import raycli; sys.argv = ['raycli', 'start', '--help']\n"
             "try:\n    raycli.main()\nexcept SystemExit as e:\n    print('rc', e.code)\n"
             "print('serve', 'ray.serve' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

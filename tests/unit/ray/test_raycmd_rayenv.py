@@ -3,11 +3,11 @@ import sys
 
 import pytest
 
-from seedcore_boot import rayenv
+from seedcore_boot.node import rayenv
 from seedcore_boot.errors import BootError
-from seedcore_boot.node import dry_run_text, make_plan
-from seedcore_boot.raycmd import find_ray, head_argv, worker_argv
-from seedcore_boot.settings import resolve
+from seedcore_boot.node.flow import dry_run_text, make_plan
+from seedcore_boot.ray.raycmd import find_ray, head_argv, worker_argv
+from seedcore_boot.config.settings import resolve
 from tests.skips import need
 
 SEED = {"RAY_DISABLE_METRICS_SERVER": "1", "RAY_METRICS_EXPORT_PORT": "8080", "RAY_DASHBOARD_METRICS_PORT": "8080"}
@@ -74,7 +74,7 @@ def test_setting_for_another_role_is_reported_not_dropped():
 
 
 def test_ray_command_prefix_reaches_both_argvs():
-    launcher = ["/venv/bin/python3", "-m", "seedcore_boot.raycli"]
+    launcher = ["/venv/bin/python3", "-m", "seedcore_boot.ray.raycli"]
     s = resolve({}, {}).settings
     assert head_argv(s, launcher)[:5] == launcher + ["start", "--head"]
     assert worker_argv(s, "10.0.0.1:6379", launcher)[:5] == launcher + ["start", "--address=10.0.0.1:6379"]
@@ -82,7 +82,7 @@ def test_ray_command_prefix_reaches_both_argvs():
 
 def test_find_ray_runs_our_cli_wrapper_when_ray_is_in_our_environment():
     need(os.path.isfile(os.path.join(os.path.dirname(sys.executable), "ray")), "ray is not installed beside this Python")
-    assert find_ray() == [sys.executable, "-m", "seedcore_boot.raycli"]
+    assert find_ray() == [sys.executable, "-m", "seedcore_boot.ray.raycli"]
 
 
 def test_ray_retry_defaults_yield_to_exported_values():
@@ -105,7 +105,8 @@ def test_memory_resources_and_the_monitor_reach_the_argv():
 
 
 def test_without_the_monitor_there_is_no_autoscaler_to_expect_or_preflight():
-    from seedcore_boot import components, ports
+    from seedcore_boot.ray import components
+    from seedcore_boot.host import ports
 
     off = resolve({"monitor": False}, {}).settings
     assert "autoscaler_monitor" not in components.expected(off, "head")

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from seedcore_boot import redisft
+from seedcore_boot.ray import redisft
 from seedcore_boot.errors import BootError
 from seedcore_boot.log import Log
-from seedcore_boot.settings import describe, resolve
+from seedcore_boot.config.settings import describe, resolve
 
 
 @pytest.mark.parametrize("text, parsed", [("redis:6379", ("redis", 6379, False)),
@@ -88,7 +88,7 @@ def test_log_never_prints_a_secret_even_in_rays_lines():
 
 def test_an_empty_redis_address_never_reaches_ray():
     """compose's `RAY_REDIS_ADDRESS: "${SEEDCORE_REDIS_ADDRESS:-}"` exports it empty; Ray 2.20 crashes on that."""
-    from seedcore_boot.rayenv import child_env
+    from seedcore_boot.node.rayenv import child_env
 
     base = {"RAY_REDIS_ADDRESS": "", "RAY_external_storage_namespace": " ", "PATH": "/bin"}
     s = resolve({}, base).settings

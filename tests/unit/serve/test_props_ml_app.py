@@ -8,9 +8,9 @@ from fastapi import HTTPException
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import ml_app
+from seedcore_boot.serve import ml_app
 
-from .props import nested
+from tests.props import nested
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 rows = st.lists(st.lists(st.one_of(finite, st.integers(-2**80, 2**80), nested), min_size=1, max_size=3), max_size=3)

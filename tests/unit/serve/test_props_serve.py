@@ -9,11 +9,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import serve
+from seedcore_boot.serve import deploy as serve
 from seedcore_boot.errors import BootError
-from seedcore_boot.settings import resolve
+from seedcore_boot.config.settings import resolve
 
-from .props import any_text, nested, result_or_boot_error
+from tests.props import any_text, nested, result_or_boot_error
 
 key = st.one_of(st.sampled_from(serve._APP_KEYS), any_text)
 app_value = st.one_of(nested, st.sampled_from(["app:app", "my_pkg.app:app", "/", "/api", "", "nope", 8000]))

@@ -2,9 +2,10 @@ import os
 
 import pytest
 
-from seedcore_boot import serve
+from seedcore_boot.serve import deploy as serve
 from seedcore_boot.errors import BootError
-from seedcore_boot.settings import resolve
+from seedcore_boot.config.settings import resolve
+from tests import REPO
 
 
 def load(tmp_path, text):
@@ -89,7 +90,7 @@ def test_host_default_depends_on_container(tmp_path, marker):
 
 
 def test_the_markers_looked_for_are_the_ones_the_docs_name():
-    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "running.md")) as fh:
+    with open(os.path.join(REPO, "docs", "running.md")) as fh:
         text = fh.read()
     assert serve.CONTAINER_MARKERS and all(f"`{m}`" in text for m in serve.CONTAINER_MARKERS)
 

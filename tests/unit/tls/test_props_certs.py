@@ -13,9 +13,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot import certs
+from seedcore_boot.tls import certs
 
-from .props import any_text, result_or_boot_error
+from tests.props import any_text, result_or_boot_error
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 CA, CA_KEY = certs.make_ca("props CA", 30)
