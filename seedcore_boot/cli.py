@@ -9,7 +9,8 @@ import click
 from . import __version__
 from .node import dryrun, flow as node
 from .host import leftovers, ports
-from .config import settings as settings_mod
+from .config import fields, settings as settings_mod
+from .config.addresses import parse_head_address
 from .tls import tlscmd
 from .errors import BootError, usage_error
 from .log import Log
@@ -22,9 +23,9 @@ _SKIP = {"ray_args", "serve_config"}  # ray_args come after `--`; serve_config h
 def _env_epilog():
     lines = ["\b", "Environment (flags win over environment, environment over KubeRay's generated command and "
                    "the --config file):",
-             f"  {settings_mod.CONFIG_ENV}  settings file"]
-    for name in settings_mod.FIELDS:
-        lines.append(f"  {' / '.join(settings_mod.env_names(name))}  ->  {name}")
+             f"  {fields.CONFIG_ENV}  settings file"]
+    for name in fields.FIELDS:
+        lines.append(f"  {' / '.join(fields.env_names(name))}  ->  {name}")
     lines.append("RAY_DISABLE_METRICS_SERVER, RAY_METRICS_EXPORT_PORT and RAY_DASHBOARD_METRICS_PORT are not "
                  "read by Ray itself; seedcore-boot translates them (docs/running.md, 'Metrics variables').")
     return "\n".join(lines)
@@ -34,12 +35,12 @@ def settings_options(role=None):
     """One click option per setting that applies to `role`, all defaulting to None (= not given)."""
 
     def decorate(fn):
-        for name in reversed(list(settings_mod.FIELDS)):
-            meta = settings_mod.FIELDS[name].metadata
+        for name in reversed(list(fields.FIELDS)):
+            meta = fields.FIELDS[name].metadata
             if name in _SKIP or (role and role not in meta["roles"]):
                 continue
             flag = "--" + name.replace("_", "-")
-            default = settings_mod.FIELDS[name].default
+            default = fields.FIELDS[name].default
             help_text = meta["help"] + (f" [default: {default}]" if default not in (None, ()) else "")
             if meta["kind"] == "bool":
                 fn = click.option(f"{flag}/--no-{name.replace('_', '-')}", name, default=None,
@@ -48,7 +49,7 @@ def settings_options(role=None):
                 fn = click.option(flag, *_ALIASES.get(name, ()), name, default=None, metavar=_metavar(meta),
                                   help=help_text)(fn)
         fn = click.option("--config", "config_path", default=None, metavar="FILE",
-                          help=f"YAML settings file (also ${settings_mod.CONFIG_ENV})")(fn)
+                          help=f"YAML settings file (also ${fields.CONFIG_ENV})")(fn)
         return fn
 
     return decorate
@@ -60,7 +61,7 @@ def _metavar(meta):
 
 
 def _resolve(config_path, opts, ray_args=(), role=None):
-    flags = {k: v for k, v in opts.items() if v is not None and k in settings_mod.FIELDS}
+    flags = {k: v for k, v in opts.items() if v is not None and k in fields.FIELDS}
     if ray_args:
         flags["ray_args"] = tuple(ray_args)
     return settings_mod.resolve(flags, os.environ, config_path, role=role)
@@ -120,7 +121,7 @@ def worker(config_path, dry_run, ray_args, **opts):
     settings = _resolve(config_path, opts, ray_args, "worker").settings
     if not settings.head_address:
         raise usage_error("no head address", "give --address HOST:PORT (or SEEDCORE_HEAD_ADDRESS)")
-    host, port = headwait.parse_address(settings.head_address)
+    host, port = parse_head_address(settings.head_address)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return _run_node("worker", config_path, opts, ray_args, dry_run, address=address,
                      wait_first=headwait.before_start(settings, Log(settings.log_format), os.environ))

@@ -15,7 +15,7 @@ import click
 
 from .ray import raycmd
 from .node import rayenv
-from .config import settings as settings_mod
+from .config import fields as fields_mod
 
 COMMAND = "python -m seedcore_boot.docgen --write"
 PATH = "docs/configuration.md"
@@ -75,7 +75,7 @@ def default_text(value):
 
 
 # --- settings ----------------------------------------------------------------------------------------
-def groups(settings_cls=settings_mod.Settings):
+def groups(settings_cls=fields_mod.Settings):
     """[(title, [field names])] as the class body groups them: a comment line opens a group, titled by the
     comment's first phrase ("# Serve (head)." -> "Serve (head)")."""
     out = [("Settings", [])]
@@ -102,10 +102,10 @@ def settings_section(cli):
         lines += ["", f"### {title}", ""]
         rows = []
         for name in members:
-            f = settings_mod.FIELDS[name]
+            f = fields_mod.FIELDS[name]
             meta = f.metadata
             rows.append([code(name) + _roles_note(meta["roles"]),
-                         "<br>".join(code(e) for e in settings_mod.env_names(name)),
+                         "<br>".join(code(e) for e in fields_mod.env_names(name)),
                          flags.get(name, ""),
                          code(default_text(f.default)),
                          cell(meta["ray"]),
@@ -117,10 +117,10 @@ def settings_section(cli):
 def always_passed():
     """What every `ray start` gets whatever the settings: the argv and environment of the default settings
     that no setting's `ray` text names. ([head flags], [worker flags], [(variable, value, unless exported)])."""
-    claimed = [ray_claims(f.metadata["ray"]) for f in settings_mod.FIELDS.values()]
+    claimed = [ray_claims(f.metadata["ray"]) for f in fields_mod.FIELDS.values()]
     flags = {flag for c in claimed for flag in c.flags}
     env = {var for c in claimed for var in c.env}
-    s = settings_mod.DEFAULTS
+    s = fields_mod.DEFAULTS
 
     def fixed(argv):
         return [a for a in argv[argv.index("start") + 1:] if a.split("=", 1)[0] not in flags]
@@ -167,7 +167,7 @@ def setting_flags(cli):
     seen = {}
     for ctx, cmd in commands(cli):
         for p in cmd.params:
-            if p.name not in settings_mod.FIELDS or getattr(p, "hidden", False):
+            if p.name not in fields_mod.FIELDS or getattr(p, "hidden", False):
                 continue
             text = code(option_flags(p, ctx)) if isinstance(p, click.Option) else \
                 code(_metavar(p, ctx)) + " (after the options)"
@@ -186,10 +186,10 @@ def _paragraphs(text):
 
 def _settings_sentence(cmd):
     """Which setting flags a command takes, said as a role's set and the exceptions."""
-    given = [p.name for p in cmd.params if p.name in settings_mod.FIELDS]
+    given = [p.name for p in cmd.params if p.name in fields_mod.FIELDS]
     if not given:
         return None
-    fields = settings_mod.FIELDS
+    fields = fields_mod.FIELDS
     choices = [("every setting", list(fields))] + [
         (f"every {role} setting", [n for n in fields if role in fields[n].metadata["roles"]])
         for role in ("head", "worker")]
@@ -223,7 +223,7 @@ def commands_section(cli):
         sentence = _settings_sentence(cmd)
         if sentence:
             lines += ["", sentence]
-        own = [p for p in cmd.params if isinstance(p, click.Option) and p.name not in settings_mod.FIELDS
+        own = [p for p in cmd.params if isinstance(p, click.Option) and p.name not in fields_mod.FIELDS
                and not p.hidden]
         if cmd is cli:
             own.append(cmd.get_help_option(ctx))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ..errors import EXIT_USAGE, BootError, usage_error
-from ..ray.raycmd import SETTING_OF_OPTION
+from .fields import SETTING_OF_OPTION
 
 ENV = "KUBERAY_GEN_RAY_START_CMD"
 EXTRA_TAGS = "RAY_USAGE_STATS_EXTRA_TAGS"  # head: kuberay_version=v1.1.1;kuberay_crd=RayCluster|RayService|RayJob

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 from . import leftovers
 from ..errors import BootError, usage_error
-from ..config.settings import how_to_set
+from ..config.fields import how_to_set
 
 WILDCARD = ""
 

@@ -26,6 +26,7 @@ import time
 import psutil
 
 from ..ray import gcsprobe, raylogs
+from ..config.addresses import parse_head_address
 from . import headwait
 from ..errors import BootError
 from ..log import ms
@@ -85,7 +86,7 @@ def drain(sup, settings, log, why):
 
 def _head(sup, settings):
     """(ip, port) of the head's GCS now: the watch's address (resolved again, or the last that answered)."""
-    host, port = headwait.parse_address(settings.head_address)
+    host, port = parse_head_address(settings.head_address)
     return (sup.head.current_ip() if sup.head else headwait.resolve(host)), port
 
 

@@ -4,7 +4,8 @@ printed as the plan's `# ...` lines; a failure ends it as it ends the start."""
 from . import flow as node
 from ..host import nodeaddr
 from ..tls import nodetls as tls
-from .headwait import parse_address, resolve as resolve_host
+from ..config.addresses import parse_head_address
+from .headwait import resolve as resolve_host
 
 
 class DryLog:
@@ -34,7 +35,7 @@ def checks(plan, echo):
     if plan.tls:
         log.event("tls", tls.check(plan.tls, s, role))
     if role == "worker":  # where the start checks it: once the head has answered
-        host, port = parse_address(s.head_address)
+        host, port = parse_head_address(s.head_address)
         try:
             ip = resolve_host(host)
         except OSError as exc:

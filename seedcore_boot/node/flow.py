@@ -12,13 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from ..ray import components, health, redisft, raycmd, raylogs, raytemp
+from ..ray import components, gcsprobe, health, redisft, raycmd, raylogs, raytemp
 from . import drain, rayenv
 from ..host import exposure, hostcheck, leftovers, nodeaddr, portclaim, ports, state
 from ..serve import deploy as serve, servedrain
 from ..tls import nodetls as tls
+from ..config.addresses import parse_head_address
+from ..config.fields import FIELDS
 from ..errors import BootError
-from .headwait import parse_address
 from .headwatch import HeadLost
 from ..log import ms, redact
 from .supervisor import ChildExited, StopRequested, Supervisor
@@ -46,7 +47,7 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
     """Everything decided before anything runs: settings after the metrics policy and the host's checks
     (the object store against /dev/shm), ports, argv, env."""
     settings = resolved.settings
-    head_host = parse_address(settings.head_address)[0] if role == "worker" and settings.head_address else None
+    head_host = parse_head_address(settings.head_address)[0] if role == "worker" and settings.head_address else None
     nodeaddr.ipv4_only(settings.node_ip_address, head_host)
     decisions, nofile = [], None
     if host_checks:
@@ -83,8 +84,6 @@ def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
 
 
 def _role_only(resolved, role):
-    from ..config.settings import FIELDS
-
     for name, f in FIELDS.items():
         if resolved.sources[name] != "default" and role not in f.metadata["roles"]:
             yield name, f.metadata["roles"]
@@ -165,7 +164,7 @@ def run(plan, log, base_env, wait_first: Callable = None):
         hostcheck.raise_nofile(plan.nofile)
         claims = portclaim.claim(plan.ports)  # held to the end: no second node here passes the preflight
         preflight(plan, log)  # local mistakes fail now, not after a long wait for the head
-        issued = tls.preflight(plan.tls, s, role, log, env)
+        issued = _tls_preflight(plan, log, env)
         gated = wait_first is not None and raycmd.gateable(plan.argv)
         if gated:
             sup.start(gated=True)  # Ray's CLI imports (~1 s) while we wait, not once the head is up
@@ -290,6 +289,19 @@ def run(plan, log, base_env, wait_first: Callable = None):
 # between the worker's wait and `ray start`; health: after the marker), so that a fault exactly there can be
 # staged (tests/e2e/test_worker.py). The hold sleeps like any wait: a signal or a lost head still ends it.
 TEST_HOLD = "SEEDCORE_BOOT_TEST_HOLD"
+
+
+def _tls_preflight(plan, log, child_env):
+    """The TLS step, before the head wait and Ray: the files checked (and the certificate issued), then our
+    own gRPC calls (gcsprobe) set to speak as Ray's processes will, from the child's environment.
+    Returns the node's TLS when this run issued its files (tls.remove_issued removes them at the end), else
+    None: the files of a node that still runs under the same name are never this run's to remove."""
+    s, role, node = plan.settings, plan.role, plan.tls
+    head = parse_head_address(s.head_address)[0] if role == "worker" else None
+    if node:
+        tls.prepare(node, s, role, log, towards=head)
+    gcsprobe.use_tls(child_env, server_name=head)
+    return node if node and node.issue else None
 
 
 def _test_hold(phase, sup, log, env):

@@ -5,7 +5,6 @@ through every later phase (headwatch.py).
 Plain `ray start --address` against an unreachable head retries silently for ~142 s; this wait is visible.
 """
 
-import ipaddress
 import random
 import socket
 import time
@@ -14,39 +13,12 @@ from .. import RAY_VERSION
 from ..host import nodeaddr
 from ..ray import raydeath, raytemp
 from ..tls import nodetls as tls
-from ..errors import BootError, usage_error
+from ..errors import BootError
 from ..ray.gcsprobe import GcsError, check_gcs, cluster_id, cluster_versions, handshake_failure, internal_config
 from .headwatch import HeadWatch
-from ..config.values import host_problem
+from ..config.addresses import parse_head_address
 
 BACKOFF_CAP = 0.25
-
-
-def parse_address(text):
-    """(host, port) from HOST:PORT or [IPv6]:PORT; anything else is a usage error."""
-    raw = (text or "").strip()
-    bad = usage_error(f"bad head address {text!r}", "give the head's GCS as HOST:PORT, e.g. ray-head:6379")
-    if not raw or "://" in raw or raw == "auto":
-        raise bad
-    bracketed = raw.startswith("[")
-    if bracketed:
-        host, sep, port = raw[1:].partition("]:")
-    else:
-        host, sep, port = raw.rpartition(":")
-        if ":" in host:  # an IPv6 address without brackets: where does it end and the port begin?
-            raise bad
-    # isascii: "²".isdigit() is true, and int("²") a ValueError (found by test_props_peers.py)
-    if not sep or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-        raise bad
-    if ":" in host:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise bad from None
-    elif host_problem(host):  # an empty or over-long DNS label: UnicodeError from every socket call
-        raise usage_error(f"bad head address {text!r}: {host_problem(host)}",
-                          "give the head's GCS as HOST:PORT, e.g. ray-head:6379")
-    return host, int(port)
 
 
 def resolve(host):
@@ -76,7 +48,7 @@ def wait_for_head(address, timeout, sleep, log, progress_every=5.0):
 
     timeout 0 waits forever. sleep() is the supervisor's, so a SIGTERM during the wait stops it.
     """
-    host, port = parse_address(address)
+    host, port = parse_head_address(address)
     start = time.monotonic()
     deadline = start + timeout if timeout else None
     delay, last_error, next_log, attempts = 0.1, "no attempt yet", start + progress_every, 0

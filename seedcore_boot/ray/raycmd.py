@@ -4,24 +4,11 @@ import os
 import shutil
 import sys
 
+from ..config.fields import SETTING_OF_OPTION
 from ..errors import BootError, EXIT_NOT_FOUND, usage_error
 
-# Flags we set ourselves; the same flag in ray_args would silently win or clash, so it is refused.
-# The `ray start` options that carry a setting of ours: option (without --) -> setting. KubeRay's
-# rayStartParams use the same names, so kuberay.py reads its generated command with this table too.
-SETTING_OF_OPTION = {
-    "port": "gcs_port", "gcs-server-port": "gcs_port",
-    "dashboard-host": "dashboard_host", "dashboard-port": "dashboard_port",
-    "dashboard-grpc-port": "dashboard_grpc_port", "ray-client-server-port": "client_port",
-    "dashboard-agent-listen-port": "dashboard_agent_http_port", "dashboard-agent-grpc-port": "dashboard_agent_grpc_port",
-    "metrics-export-port": "metrics_export_port", "node-manager-port": "node_manager_port",
-    "object-manager-port": "object_manager_port", "runtime-env-agent-port": "runtime_env_agent_port",
-    "min-worker-port": "min_worker_port", "max-worker-port": "max_worker_port",
-    "num-cpus": "num_cpus", "num-gpus": "num_gpus", "memory": "memory", "object-store-memory": "object_store_memory",
-    "resources": "resources", "node-ip-address": "node_ip_address", "address": "head_address",
-    "redis-password": "redis_password", "temp-dir": "temp_dir",
-}
-# Flags seedcore-boot manages, refused among the extra arguments: those above, the ones it always sets
+# Flags seedcore-boot manages, refused among the extra arguments (the same flag in ray_args would silently
+# win or clash): the options of SETTING_OF_OPTION, the ones it always sets
 # (None), and two that stand for a setting in another form.
 _MANAGED = {
     **{f"--{option}": setting for option, setting in SETTING_OF_OPTION.items()},

@@ -11,41 +11,11 @@ What Ray 2.20 does with it (read from the wheel, and measured here with Debian's
   same one across restarts of its head, and an explicit way to start fresh (DEL of that one hash).
 """
 
-import re
 import socket
 import ssl
 
-from ..errors import BootError, usage_error
-from ..config.values import host_problem
-
-_ADDRESS = re.compile(r"(?:(rediss?)://)?(\[[0-9a-fA-F:.]+\]|[^\s:/@\[\]]+):(\d{1,5})/?")
-
-
-def parse_address(text):
-    """(host, port, tls) from HOST:PORT, redis://HOST:PORT or rediss://HOST:PORT; usage error otherwise."""
-    raw = (text or "").strip()
-    if "@" in raw:
-        raise usage_error("redis_address must not carry credentials: Ray 2.20 does not read them from the URL",
-                          "give the password as redis_password (REDIS_PASSWORD) or redis_password_file")
-    m = _ADDRESS.fullmatch(raw)
-    if not m or not 1 <= int(m.group(3)) <= 65535 or host_problem(m.group(2).strip("[]")):
-        raise usage_error(f"bad redis_address {text!r}", "give HOST:PORT, redis://HOST:PORT or rediss://HOST:PORT")
-    return m.group(2).strip("[]"), int(m.group(3)), m.group(1) == "rediss"
-
-
-def default_namespace(gcs_port, hostname=None):
-    """Stable across restarts of one head (compose keeps its hostname), distinct per head: seedcore-HOST-PORT.
-    Where the hostname changes on every restart (a Kubernetes Deployment's pod), set storage_namespace."""
-    host = re.sub(r"[^A-Za-z0-9_.-]", "-", hostname or socket.gethostname())
-    return f"seedcore-{host}-{gcs_port}"
-
-
-def check_namespace(ns):
-    if not ns or "@" in ns or any(c.isspace() for c in ns):
-        raise usage_error(f"bad storage_namespace {ns!r}: Ray 2.20 refuses '@', and it must be one word",
-                          "use letters, digits, '-', '_' or '.'")
-    return ns
-
+from ..errors import BootError
+from ..config.addresses import parse_redis_address
 
 def password(settings):
     """The Redis password from redis_password or redis_password_file (Docker and Kubernetes secrets)."""
@@ -117,7 +87,7 @@ class Redis:
 def preflight(settings, log, fresh=False):
     """Redis reachable and the password accepted, else one line with the fix (Ray is not started). Says
     whether the namespace holds an earlier cluster; with `fresh`, deletes that (and only that) first."""
-    host, port, tls = parse_address(settings.redis_address)
+    host, port, tls = parse_redis_address(settings.redis_address)
     ns, where = settings.storage_namespace, f"{host}:{port}"
     try:
         r = Redis(host, port, tls, password(settings))

@@ -18,7 +18,7 @@ from ..ray import raylogs
 from ..errors import BootError, usage_error
 from ..ray.health import http, local_host
 from ..host.nodeaddr import CONTAINER_MARKERS
-from ..config.settings import read_yaml
+from ..config.yamlfile import read_yaml
 from ..config.values import host_problem
 
 OUR_APP = "seedcore_boot.ml_app:app"

@@ -21,10 +21,10 @@ util/client/worker.py; the four names are in the raylet's and gcs_server's strin
 
 import dataclasses
 import os
-import re
 import socket
 import time
 
+from ..config.addresses import dns_names
 from ..host import nodeaddr
 from ..errors import BootError, usage_error
 from ..log import ms
@@ -57,27 +57,6 @@ def env(node):
     return dict(zip(ENV_NAMES, ("1", node.cert, node.key, node.ca)))
 
 
-def check_settings(s, sources):
-    """Settings errors (settings._check): TLS on needs the CA's certificate and a way to a node certificate."""
-    if s.tls_cert and not s.tls_key or s.tls_key and not s.tls_cert:
-        given, missing = ("tls_cert", "tls_key") if s.tls_cert else ("tls_key", "tls_cert")
-        raise usage_error(f"{given} is set (from {sources[given]}) but {missing} is not", "set both, or neither "
-                          "(then the node issues its own certificate from tls_ca_key)")
-    bad = [n for n in dns_names(s) if not re.fullmatch(r"(\*\.)?[A-Za-z0-9_.:-]+", n)]
-    if bad:
-        raise usage_error(f"bad name {bad[0]!r} in tls_dns_names (from {sources['tls_dns_names']})",
-                          "give DNS names or IP addresses, comma-separated (non-ASCII names in their xn-- form)")
-    if not s.tls:
-        return
-    if not s.tls_ca_cert:
-        raise usage_error("tls is on but tls_ca_cert is not set: every node needs the cluster CA's certificate",
-                          "make a CA with `seedcore-boot tls init DIR`, then set tls_ca_cert=DIR/ca.crt and "
-                          "tls_ca_key=DIR/ca.key (or $SEEDCORE_BOOT_TLS_CA_CERT, $SEEDCORE_BOOT_TLS_CA_KEY)")
-    if not s.tls_ca_key and not s.tls_cert:
-        raise usage_error("tls is on but this node has no way to a certificate",
-                          "set tls_ca_key (the node issues its own certificate at start), or tls_cert and tls_key")
-
-
 def notes(resolved):
     """Settings given that this node does not use, said rather than dropped."""
     s, src = resolved.settings, resolved.sources
@@ -89,10 +68,6 @@ def notes(resolved):
         return [f"{n} is set (from {src[n]}) but so is tls_cert: the node uses tls_cert and issues no certificate"
                 for n in ("tls_ca_key", "tls_dns_names") if n in given]
     return []
-
-
-def dns_names(settings):
-    return [n for n in (settings.tls_dns_names or "").replace(",", " ").split() if n]
 
 
 def ray_node_address(settings, towards=None):
@@ -259,21 +234,6 @@ def check_names(node, wanted, cert=None):
                           "dial, and this node is dialed there",
                           "issue it with those names too, or unset tls_cert and tls_key so the node issues its own "
                           "from tls_ca_key")
-
-
-def preflight(node, settings, role, log, child_env):
-    """node.run's TLS step, before the head wait and Ray: the files checked (and the certificate issued), then
-    our own gRPC calls (gcsprobe) set to speak as Ray's processes will, from the child's environment.
-    Returns the node's TLS when this run issued its files (remove_issued removes them at the end), else None:
-    the files of a node that still runs under the same name are never this run's to remove."""
-    from ..ray import gcsprobe
-    from ..node.headwait import parse_address
-
-    head = parse_address(settings.head_address)[0] if role == "worker" else None
-    if node:
-        prepare(node, settings, role, log, towards=head)
-    gcsprobe.use_tls(child_env, server_name=head)
-    return node if node and node.issue else None
 
 
 def check_worker_address(settings, address):

@@ -13,7 +13,7 @@ import pytest
 
 from seedcore_boot import docgen
 from seedcore_boot.cli import cli
-from seedcore_boot.config.settings import FIELDS, env_names
+from seedcore_boot.config.fields import FIELDS, env_names
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(REPO, *docgen.PATH.split("/"))

@@ -16,11 +16,12 @@ import pytest
 from tests.skips import need
 from seedcore_boot import cli
 from seedcore_boot.ray import gcsprobe, health, redisft
-from seedcore_boot.node import headwait, rayenv, status
+from seedcore_boot.node import rayenv, status
 from seedcore_boot.host import leftovers, state
 from seedcore_boot.serve import deploy as serve
 from seedcore_boot.errors import EXIT_USAGE, BootError
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.config import addresses
 
 
 def usage(fn, *args, **kwargs):
@@ -145,7 +146,7 @@ def test_serve_ports_and_host_of_the_wrong_type_are_one_usage_line():
 @pytest.mark.parametrize("address", ["ray..head:6379", f"{'h' * 64}.example:6379", ".:6379"])
 def test_a_head_name_with_an_empty_or_over_long_label_is_one_usage_line(address):
     # socket.getaddrinfo encodes names with the idna codec: UnicodeError, which is no OSError
-    assert "labels of 1 to 63 characters" in usage(headwait.parse_address, address)
+    assert "labels of 1 to 63 characters" in usage(addresses.parse_head_address, address)
 
 
 def test_host_settings_and_redis_addresses_with_a_bad_label_are_usage_lines():
@@ -479,4 +480,4 @@ def test_an_error_quoting_a_value_with_a_line_break_is_still_one_line():
 
 
 def test_a_head_port_of_a_digit_int_cannot_read_is_one_usage_line():
-    assert "bad head address '0:\u00b2'" in usage(headwait.parse_address, "0:\u00b2")  # was int('²'): ValueError
+    assert "bad head address '0:\u00b2'" in usage(addresses.parse_head_address, "0:\u00b2")  # was int('²'): ValueError

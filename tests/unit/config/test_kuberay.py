@@ -170,7 +170,6 @@ def test_outside_kuberay_nothing_changes():
 def test_kuberays_rewritten_script_goes_no_further_than_our_line():
     """bash runs `<ours> && ulimit -n 65536; <ray start>`: `;` would run the ray start after any exit code of
     ours, so seedcore-boot ends bash's script with SIGINT (exit 130). The ray start here is a marker."""
-    import os
     import subprocess
     import sys
 

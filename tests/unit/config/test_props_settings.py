@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seedcore_boot.config import kuberay
-from seedcore_boot.config.settings import FIELDS, env_names, resolve
+from seedcore_boot.config.fields import FIELDS, env_names
+from seedcore_boot.config.settings import resolve
 from seedcore_boot.config.values import parse
 
 from tests.props import any_text, ascii_text, nested, result_or_boot_error

@@ -1,7 +1,8 @@
 import pytest
 
 from seedcore_boot.errors import BootError
-from seedcore_boot.config.settings import DEFAULTS, resolve
+from seedcore_boot.config.fields import DEFAULTS
+from seedcore_boot.config.settings import resolve
 
 
 def write(tmp_path, text, name="boot.yaml"):

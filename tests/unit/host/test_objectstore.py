@@ -4,7 +4,8 @@ import pytest
 
 from seedcore_boot.host import objectstore
 from seedcore_boot.errors import BootError
-from seedcore_boot.config.settings import parse_bytes, resolve
+from seedcore_boot.config.settings import resolve
+from seedcore_boot.config.values import parse_bytes
 
 GiB = 2**30
 

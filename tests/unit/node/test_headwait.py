@@ -5,20 +5,21 @@ import pytest
 from seedcore_boot.ray import gcsprobe
 from seedcore_boot.node import headwait, headwatch
 from seedcore_boot.errors import BootError
+from seedcore_boot.config import addresses
 
 
 @pytest.mark.parametrize("text,expected", [
     ("ray-head:6379", ("ray-head", 6379)), ("10.0.0.1:1", ("10.0.0.1", 1)), ("[::1]:6379", ("::1", 6379)),
 ])
 def test_good_addresses(text, expected):
-    assert headwait.parse_address(text) == expected
+    assert addresses.parse_head_address(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "ray-head", "ray-head:", ":6379", "ray-head:0", "ray-head:70000",
                                   "http://ray-head:8265", "auto", "ray head:6379", "::1:6379", "[::1]6379"])
 def test_malformed_addresses_are_usage_errors(text):
     with pytest.raises(BootError) as err:
-        headwait.parse_address(text)
+        addresses.parse_head_address(text)
     assert err.value.exit_code == 2 and "HOST:PORT" in str(err.value)
 
 

@@ -1,5 +1,5 @@
 """What other processes leave or answer: our state and ready files after anyone edited them (state.py, status.py),
-head and Redis addresses as users type them (headwait.py, redisft.py), a Redis port's replies (redisft._reply),
+head and Redis addresses as users type them (config/addresses.py), a Redis port's replies (redisft._reply),
 and any bytes on a port a health probe asks for HTTP (health.py)."""
 
 import io
@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot.node import headwait, status
+from seedcore_boot.node import status
 from seedcore_boot.ray import health, redisft
 from seedcore_boot.host import state
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.config.addresses import parse_head_address, parse_redis_address
 
 from tests.props import any_text, nested, result_or_boot_error
 
@@ -56,7 +57,7 @@ addresses = st.one_of(any_text, st.tuples(st.one_of(st.sampled_from(["ray-head",
 
 @given(addresses)
 def test_any_head_or_redis_address_parses_or_is_one_usage_line(text):
-    for parse in (headwait.parse_address, redisft.parse_address):
+    for parse in (parse_head_address, parse_redis_address):
         got = result_or_boot_error(parse, text)
         if isinstance(got, tuple) and ":" not in got[0]:
             got[0].encode("idna")  # how socket calls encode a name: UnicodeError for one they cannot take

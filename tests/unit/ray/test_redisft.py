@@ -12,6 +12,7 @@ from seedcore_boot.ray import redisft
 from seedcore_boot.errors import BootError
 from seedcore_boot.log import Log
 from seedcore_boot.config.settings import describe, resolve
+from seedcore_boot.config import addresses
 
 
 @pytest.mark.parametrize("text, parsed", [("redis:6379", ("redis", 6379, False)),
@@ -19,20 +20,20 @@ from seedcore_boot.config.settings import describe, resolve
                                           ("rediss://cache.example:6379", ("cache.example", 6379, True)),
                                           ("[::1]:6379", ("::1", 6379, False))])
 def test_redis_addresses_ray_takes(text, parsed):
-    assert redisft.parse_address(text) == parsed
+    assert addresses.parse_redis_address(text) == parsed
 
 
 @pytest.mark.parametrize("text", ["redis", "redis://:pw@host:6379", "http://host:6379", "host:0", "host:99999"])
 def test_bad_redis_addresses_are_usage_errors(text):
     with pytest.raises(BootError) as err:
-        redisft.parse_address(text)
+        addresses.parse_redis_address(text)
     assert err.value.exit_code == 2
 
 
 def test_namespace_defaults_to_host_and_port_and_refuses_at():
     s = resolve({}, {"RAY_REDIS_ADDRESS": "redis:6379"}).settings
-    assert s.storage_namespace == redisft.default_namespace(6379)
-    assert redisft.default_namespace(6379, "ray-head") == "seedcore-ray-head-6379"
+    assert s.storage_namespace == addresses.default_namespace(6379)
+    assert addresses.default_namespace(6379, "ray-head") == "seedcore-ray-head-6379"
     with pytest.raises(BootError) as err:
         resolve({}, {"RAY_REDIS_ADDRESS": "redis:6379", "RAY_external_storage_namespace": "a@b"})
     assert err.value.exit_code == 2 and "'@'" in str(err.value)
