@@ -3,10 +3,7 @@ loopback, from their real sockets (not from the plan), with what an anonymous pe
 and whether mutual TLS protects it. Logged at ready; `status` measures it again.
 
 Ray 2.20 has no authentication: a gRPC port is protected only by TLS (RAY_USE_TLS in that process's own
-environment, read here), an HTTP port never is. Measured on a default head in a namespace with a routable
-address: GCS, client server, raylet, object manager, agent gRPC and HTTP, runtime-env agent, the metrics
-ports and the core workers' ports listen on all interfaces; the dashboard stays on 127.0.0.1 unless told
-otherwise; Serve's proxy binds where its http_options say.
+environment, read here), an HTTP port never is. What each port is and allows: reach.py.
 """
 
 import dataclasses
@@ -16,29 +13,7 @@ from typing import Optional, Tuple
 import psutil
 
 from ..ray.components import component_name
-
-RUNS_CODE = "run code on the cluster"
-# planned port name -> (component, speaks gRPC, what an anonymous peer can do without TLS); read in Ray 2.20.
-KINDS = {
-    "gcs": ("GCS", True, f"{RUNS_CODE} (tasks, actors, jobs) and read or change its state"),
-    "client": ("Ray client server (ray://)", True, f"{RUNS_CODE} as a driver"),
-    "node_manager": ("raylet node manager", True, f"lease this node's workers: {RUNS_CODE}"),
-    "object_manager": ("object manager", True, "read and write this node's objects"),
-    "dashboard_agent_grpc": ("dashboard agent gRPC", True, "read this node's logs, profile its processes"),
-    "dashboard_grpc": ("dashboard gRPC", True, "report events to the dashboard"),
-    "core_worker": ("core worker gRPC", True, f"push tasks into a Ray worker process: {RUNS_CODE}"),
-    "dashboard": ("dashboard HTTP (Jobs and Serve REST APIs)", False, f"submit jobs, deploy Serve apps: {RUNS_CODE}"),
-    "dashboard_agent_http": ("dashboard agent HTTP (job agent)", False, f"submit jobs: {RUNS_CODE}; read logs"),
-    "runtime_env_agent": ("runtime-env agent HTTP", False, f"make this node install packages: {RUNS_CODE}"),
-    "metrics_export": ("metrics (Prometheus)", False, "read the node's metrics"),
-    "dashboard_metrics": ("dashboard metrics (Prometheus)", False, "read the dashboard's metrics"),
-    "autoscaler_metrics": ("autoscaler metrics (Prometheus)", False, "read the autoscaler's metrics"),
-    "serve_http": ("Serve HTTP proxy", False, "call the Serve applications"),
-    "serve_grpc": ("Serve gRPC proxy", False, "call the Serve applications"),
-    "serve_proxy": ("Serve proxy (HTTP or gRPC)", False, "call the Serve applications"),
-}
-UNKNOWN = ("a listener Ray 2.20 is not known to open", None, "unknown")
-
+from .reach import KINDS, RUNS_CODE, UNKNOWN
 
 @dataclasses.dataclass(frozen=True)
 class Listener:
@@ -143,7 +118,7 @@ def measure(procs, planned, settings):
         if name is None:
             in_range = settings.min_worker_port <= port <= settings.max_worker_port
             name = "core_worker" if in_range else "serve_proxy" if title.startswith("ray::ProxyActor") else "unknown"
-        component, grpc, anonymous = KINDS.get(name, UNKNOWN)
+        component, grpc, anonymous = KINDS.get(name, UNKNOWN)[:3]
         tls = _uses_tls(proc, settings.tls) if grpc else grpc
         found.append(Listener(port, tuple(sorted(addresses)), name, component, title, proc.pid,
                               tls, "nothing" if tls else anonymous))

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from seedcore_boot.host import firewall, ports
+from seedcore_boot.host import firewall, ports, reach
 from seedcore_boot.node import flow as node
 from seedcore_boot.config.settings import resolve
 from tests import REPO
@@ -49,7 +49,7 @@ def firewall_text(role, env):
 
 def test_every_port_a_plan_can_hold_says_who_reaches_it_and_what_it_allows():
     names = {name for name, _, _, _ in ports._PLAN} | {"serve_grpc"}
-    assert names == set(firewall.REACHED_BY)
+    assert names == set(reach.PORTS)
 
 
 @pytest.mark.parametrize("role", ["head", "worker"])
@@ -60,7 +60,7 @@ def test_every_planned_port_is_listed_once_open_or_said_why_not(role):
     listed = [int(p.split("/")[0]) for p, _, _ in open_ if "-" not in p]
     listed += [int(re.search(r" (?:\S+:)?(\d+)$", name).group(1)) for name, _ in closed]
     assert sorted(listed) == sorted(p.port for p in plan.ports)
-    assert ("10002-19999/tcp", firewall.EVERY) in [(p, who) for p, who, _ in open_]
+    assert ("10002-19999/tcp", reach.EVERY) in [(p, who) for p, who, _ in open_]
 
 
 def test_a_dashboard_on_loopback_is_not_to_open_and_on_all_interfaces_is_for_users():
@@ -70,7 +70,7 @@ def test_a_dashboard_on_loopback_is_not_to_open_and_on_all_interfaces_is_for_use
         return [who for p, who, _ in open_ if p == "8265/tcp"], [n for n, _ in closed if n.startswith("dashboard ")]
 
     assert dashboard("127.0.0.1") == ([], ["dashboard 127.0.0.1:8265"])
-    assert dashboard("0.0.0.0") == ([firewall.USERS], [])
+    assert dashboard("0.0.0.0") == ([reach.USERS], [])
 
 
 @pytest.mark.parametrize("role", ["head", "worker"])

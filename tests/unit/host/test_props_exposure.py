@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot.host import exposure
+from seedcore_boot.host import exposure, reach
 from seedcore_boot.config.settings import resolve
 
 from tests.props import result_or_boot_error
@@ -41,7 +41,7 @@ def table(hexdigits):
     return st.lists(row, max_size=6)
 
 
-@given(tcp=table(8), tcp6=table(32), planned=st.dictionaries(st.sampled_from(sorted(exposure.KINDS)),
+@given(tcp=table(8), tcp6=table(32), planned=st.dictionaries(st.sampled_from(sorted(reach.KINDS)),
                                                             st.integers(1, 65535), max_size=4))
 def test_any_socket_table_is_measured(procfs, tcp, tcp6, planned):
     for name, rows, digits in (("tcp", tcp, 8), ("tcp6", tcp6, 32)):
