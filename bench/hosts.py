@@ -15,7 +15,7 @@ import time
 
 import psutil
 
-from seedcore_boot.node import flow as node
+from seedcore_boot.node.plan import make_plan
 from seedcore_boot.config.settings import resolve
 
 BINDIR = os.path.dirname(sys.executable)
@@ -30,7 +30,7 @@ DEFAULTS = resolve({}).settings  # the ports every case uses
 
 def plain_argv(role, block=True, address=None, **settings):
     """Plain `ray start` with the very ports (and flags) seedcore-boot would pass."""
-    plan = node.make_plan(resolve(settings), role, address=address, ray=RAY, host_checks=False)
+    plan = make_plan(resolve(settings), role, address=address, ray=RAY, host_checks=False)
     return plan.argv if block else [a for a in plan.argv if a != "--block"], plan
 
 

@@ -23,10 +23,10 @@ HEALTH = "http://127.0.0.1:8000/health"
 # Inside a host: the head's full port plan, as `seedcore-boot head` makes it, probed 5 times.
 PREFLIGHT = r"""
 import json, time
-from seedcore_boot.node import flow as node
+from seedcore_boot.node.plan import make_plan
 from seedcore_boot.host import ports
 from seedcore_boot.config.settings import resolve
-plan = node.make_plan(resolve({"serve_http_host": "127.0.0.1"}), "head")
+plan = make_plan(resolve({"serve_http_host": "127.0.0.1"}), "head")
 times = []
 for _ in range(5):
     t = time.perf_counter()

@@ -7,7 +7,7 @@ import sys
 import click
 
 from . import __version__
-from .node import dryrun, flow as node
+from .node import dryrun, flow, plan as plans
 from .host import leftovers, ports
 from .config import fields, settings as settings_mod
 from .config.addresses import parse_head_address
@@ -100,13 +100,13 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
         if not dry_run:
             raise
         ray = "ray"
-    plan = node.make_plan(resolved, role, address=address, ray=ray)
+    plan = plans.make_plan(resolved, role, address=address, ray=ray)
     if dry_run:
-        click.echo(node.dry_run_text(plan))
+        click.echo(plans.dry_run_text(plan))
         dryrun.checks(plan, click.echo)
         return 0
     log = Log(plan.settings.log_format, secrets=plan.secrets)
-    return node.run(plan, log, os.environ, wait_first=wait_first)
+    return flow.run(plan, log, os.environ, wait_first=wait_first)
 
 
 @cli.command(epilog=_env_epilog())
@@ -136,7 +136,7 @@ def worker(config_path, dry_run, ray_args, **opts):
 def check_ports(config_path, role, as_json, firewall, **opts):
     """Run only the port preflight: exit 0 when every planned port is free, 1 otherwise."""
     resolved = _resolve(config_path, opts)
-    plan = node.make_plan(resolved, role, host_checks=False)
+    plan = plans.make_plan(resolved, role, host_checks=False)
     if firewall:
         from .host import firewall as firewall_mod
 
@@ -218,7 +218,7 @@ def _dashboard(address, settings):
         return address
     if env_address.startswith(("http://", "https://")):
         return env_address
-    return node.dashboard_url(settings)
+    return flow.dashboard_url(settings)
 
 
 @serve_group.command("deploy", epilog=_env_epilog())

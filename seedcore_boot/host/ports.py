@@ -227,3 +227,23 @@ def free_port(avoid=()):
         if port not in avoid and probe(WILDCARD, port) is None:
             return port
     raise BootError("found no free port for a moved metrics server", "free some ports and try again")
+
+
+def move_disabled_metrics(settings, resolved_sources, avoid):
+    """With disable_metrics_server, put the servers Ray cannot turn off on ports checked to be free.
+
+    Returns (settings, notes); notes say which configured values were set aside, so none is dropped silently.
+    """
+    if not settings.disable_metrics_server:
+        return settings, []
+    notes, changes, taken = [], {}, set(avoid)
+    for name in ("dashboard_metrics_port", "autoscaler_metrics_port"):
+        port = free_port(avoid=taken)
+        taken.add(port)
+        changes[name] = port
+        was = getattr(settings, name)
+        source = resolved_sources.get(name, "default")
+        configured = f" (configured {was} from {source} is not used)" if source != "default" else ""
+        notes.append(f"metrics server disabled: Ray 2.20 cannot turn it off, so {name} moved to free "
+                     f"port {port}{configured}")
+    return dataclasses.replace(settings, **changes), notes

@@ -1,4 +1,4 @@
-"""`--dry-run`: after the plan (node.dry_run_text), every check a start runs before Ray that starts nothing,
+"""`--dry-run`: after the plan (plan.dry_run_text), every check a start runs before Ray that starts nothing,
 printed as the plan's `# ...` lines; a failure ends it as it ends the start."""
 
 from . import flow as node

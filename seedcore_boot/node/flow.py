@@ -1,110 +1,24 @@
-"""The flow of one node, head or worker: plan, preflight, spawn, wait healthy, stay up, stop.
+"""The flow of one node, head or worker: preflight, spawn, wait healthy, stay up, stop (its plan: plan.py).
 
 Head and worker differ only in their argv, their port plan and the steps run once Ray is healthy
 (the head deploys Serve); everything else is this one flow.
 """
 
-import dataclasses
-import json
-import os
-import shlex
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable
 
-from ..ray import components, gcsprobe, health, redisft, raycmd, raylogs, raytemp
-from . import drain, rayenv
-from ..host import exposure, hostcheck, leftovers, nodeaddr, portclaim, ports, state
-from ..serve import deploy as serve, servedrain
-from ..tls import nodetls as tls
 from ..config.addresses import parse_head_address
-from ..config.fields import FIELDS
 from ..errors import BootError
+from ..host import exposure, hostcheck, leftovers, nodeaddr, portclaim, ports, state
+from ..log import ms
+from ..ray import components, gcsprobe, health, raycmd, raylogs, raytemp, redisft
+from ..serve import deploy as serve
+from ..tls import nodetls as tls
+from . import drain, rayenv
 from .headwatch import HeadLost
-from ..log import ms, redact
 from .supervisor import ChildExited, StopRequested, Supervisor
 
 FAILURE_GRACE = 3.0  # the node is already broken: no reason to wait the full grace before SIGKILL
-
-
-@dataclass
-class Plan:
-    role: str
-    settings: object
-    ports: List[ports.PlannedPort]
-    argv: List[str]
-    env_additions: Dict[str, str]
-    notes: List[str] = field(default_factory=list)
-    host: List[hostcheck.Decision] = field(default_factory=list)  # what the host's checks decided
-    nofile: Optional[int] = None  # the soft open-files limit to raise ours to before Ray starts
-    secrets: List[str] = field(default_factory=list)  # on the argv (the Redis password); never printed
-    serve: Optional[dict] = None  # the Serve config to PUT, http_options set to the preflighted binding
-    serve_health: Dict[str, str] = field(default_factory=dict)
-    tls: Optional["tls.NodeTls"] = None  # the node's TLS files (paths); None with TLS off
-
-
-def make_plan(resolved, role, address=None, ray=("ray",), host_checks=True):
-    """Everything decided before anything runs: settings after the metrics policy and the host's checks
-    (the object store against /dev/shm), ports, argv, env."""
-    settings = resolved.settings
-    head_host = parse_head_address(settings.head_address)[0] if role == "worker" and settings.head_address else None
-    nodeaddr.ipv4_only(settings.node_ip_address, head_host)
-    decisions, nofile = [], None
-    if host_checks:
-        settings, decisions, nofile = hostcheck.checks(settings, role)
-        if role == "worker":
-            decisions.append(hostcheck.Decision(None, "info", raytemp.plan_line(settings)))
-    notes = [f"{name} is set (from {resolved.sources[name]}) but applies only to a "
-             f"{' or '.join(meta_roles)}; it is ignored here"
-             for name, meta_roles in _role_only(resolved, role) if name not in resolved.injected]
-    notes += resolved.platform.notes if resolved.platform else []
-    notes += tls.notes(resolved)
-    serve_config = serve.for_settings(settings) if role == "head" else None
-    if serve_config is not None:
-        host, port = serve.http_binding(serve_config, settings, resolved.sources)
-        settings = dataclasses.replace(settings, serve_http_host=host, serve_http_port=port)
-    avoid = {p.port for p in ports.plan(settings, role)}
-    settings, moved = rayenv.move_disabled_metrics(settings, resolved.sources, avoid)
-    notes += moved
-    planned = ports.plan(settings, role)
-    if serve_config is not None and serve.grpc_port(serve_config):
-        planned.append(ports.PlannedPort("serve_grpc", serve.grpc_port(serve_config), ports.WILDCARD,
-                                         "serve_config grpc_options.port"))
-    ports.check_duplicates(planned, settings)
-    secret = redisft.password(settings) if role == "head" and settings.redis_address else ""
-    argv = (raycmd.head_argv(settings, ray, secret) if role == "head"
-            else raycmd.worker_argv(settings, address, ray))
-    env_additions = rayenv.additions(settings, role, raycmd.gateable(argv), os.environ)
-    plan = Plan(role, settings, planned, argv, env_additions, notes, decisions, nofile,
-                secrets=[secret] if secret else [], tls=tls.plan(settings, role))
-    if serve_config is not None:
-        plan.serve = serve.finalize(serve_config, settings.serve_http_host, settings.serve_http_port)
-        plan.serve_health = serve.health_routes(serve_config, settings.serve_health_route)
-    return plan
-
-
-def _role_only(resolved, role):
-    for name, f in FIELDS.items():
-        if resolved.sources[name] != "default" and role not in f.metadata["roles"]:
-            yield name, f.metadata["roles"]
-
-
-def dry_run_text(plan):
-    lines = [f"# ray start argv ({plan.role})", redact(shlex.join(plan.argv), plan.secrets)]
-    if raycmd.gateable(plan.argv):
-        lines.append("# (seedcore_boot.ray.raycli is Ray's own `ray` CLI without some of its waits: on a head it waits "
-                     "for the GCS port before Ray's first connect, a fixed 1 s otherwise, and starts the dashboard "
-                     "beside the raylet, not before it; see raycli.py)")
-    lines.append("# environment additions")
-    lines += [f"{k}={shlex.quote(v)}" + ("  # unless exported" if k in rayenv.RAY_DEFAULTS else "")
-              + ("  # Ray's worker setup hook: Serve moves replicas off draining workers (serve_drain)"
-                 if k == servedrain.HOOK_ENV else "")
-              for k, v in plan.env_additions.items()]
-    lines += [f"# note: {n}" for n in plan.notes]
-    lines += [f"# host: {d.message}" for d in plan.host]
-    if plan.serve:
-        lines += ["# Serve config (PUT /api/serve/applications/)", json.dumps(plan.serve, indent=2)]
-    return "\n".join(lines)
 
 
 def preflight(plan, log):
@@ -142,7 +56,7 @@ def security_warnings(settings, role, node_ip, log):
 def run(plan, log, base_env, wait_first: Callable = None):
     """Run the node until stopped. Returns the exit code; raises BootError for failures."""
     s, role = plan.settings, plan.role
-    env = rayenv.child_env(s, role, base_env, raycmd.gateable(plan.argv))
+    env = rayenv.child_env(s, role, base_env, raycmd.gateable(plan.argv), node_tls=plan.tls)
     sup = Supervisor(plan.argv, env, log, s.grace_period, node_name=leftovers.node_name(s, role))
     sup.install_signal_handlers()  # from here on, SIGTERM at any phase means: stop, exit 0
     started_wall = time.time()

@@ -1,4 +1,6 @@
-"""The child environment: our users' metrics variables mapped onto the knobs Ray 2.20 actually reads.
+"""The environment `ray start` runs with: what the node's settings, its TLS and Serve's drain hook add to ours,
+and what of ours is not passed on. Our users' metrics variables are mapped onto the knobs Ray 2.20 reads
+(a disabled metrics server's ports are moved by host/ports.py):
 
 Ray reads DASHBOARD_METRIC_PORT and AUTOSCALER_METRIC_PORT from the environment and the export port only
 from `--metrics-export-port`. RAY_DISABLE_METRICS_SERVER, RAY_METRICS_EXPORT_PORT and
@@ -6,32 +8,9 @@ RAY_DASHBOARD_METRICS_PORT are read nowhere in Ray; settings.py accepts them as 
 in the child's environment untouched so that nothing a user exported disappears.
 """
 
-import dataclasses
-
-from ..host import ports
 from ..ray import raydeath
 from ..serve import servedrain
 from ..tls import nodetls as tls
-
-
-def move_disabled_metrics(settings, resolved_sources, avoid):
-    """With disable_metrics_server, put the servers Ray cannot turn off on ports checked to be free.
-
-    Returns (settings, notes); notes say which configured values were set aside, so none is dropped silently.
-    """
-    if not settings.disable_metrics_server:
-        return settings, []
-    notes, changes, taken = [], {}, set(avoid)
-    for name in ("dashboard_metrics_port", "autoscaler_metrics_port"):
-        port = ports.free_port(avoid=taken)
-        taken.add(port)
-        changes[name] = port
-        was = getattr(settings, name)
-        source = resolved_sources.get(name, "default")
-        configured = f" (configured {was} from {source} is not used)" if source != "default" else ""
-        notes.append(f"metrics server disabled: Ray 2.20 cannot turn it off, so {name} moved to free "
-                     f"port {port}{configured}")
-    return dataclasses.replace(settings, **changes), notes
 
 
 # Ray's own knobs that we only default; a value the user exported wins. Ray retries a refused Unix-socket
@@ -44,11 +23,15 @@ RAY_DEFAULTS = {
 }
 
 
-def additions(settings, role, ours=True, env=None):
+FROM_SETTINGS = object()  # node_tls not given: the node's TLS as its settings make it (tls.plan)
+
+
+def additions(settings, role, ours=True, env=None, node_tls=FROM_SETTINGS):
     """The variables we add to the child's environment, in the order they are printed.
 
     ours: Ray runs from our own Python (raycmd.gateable), so its workers can import seedcore_boot.
-    env: the environment the node starts from (Ray's health-check variables in it set the raylet's patience)."""
+    env: the environment the node starts from (Ray's health-check variables in it set the raylet's patience).
+    node_tls: the node's TLS files as its plan holds them (node/plan.py), None with TLS off."""
     add = {"PYTHONUNBUFFERED": "1"}  # ray start's output is a pipe to us; unbuffered keeps the marker prompt
     add.update(RAY_DEFAULTS)
     if role == "worker":
@@ -67,7 +50,7 @@ def additions(settings, role, ours=True, env=None):
             # Ray's worker setup hook, in every worker of this node: Serve's controller learns which nodes
             # drain (servedrain.py). Only with our Python: another Ray's workers could not import the hook.
             add[servedrain.HOOK_ENV] = servedrain.HOOK
-    node_tls = tls.plan(settings, role)
+    node_tls = tls.plan(settings, role) if node_tls is FROM_SETTINGS else node_tls
     if node_tls:  # in `ray start`'s environment, so in every component and worker: the whole switch (tls.py)
         add.update(tls.env(node_tls))
     return add
@@ -78,7 +61,7 @@ def additions(settings, role, ours=True, env=None):
 _DROP_WHEN_EMPTY = ("RAY_REDIS_ADDRESS", "RAY_external_storage_namespace")
 
 
-def child_env(settings, role, base_env, ours=True):
+def child_env(settings, role, base_env, ours=True, node_tls=FROM_SETTINGS):
     """A new dict for the child; never mutates base_env (os.environ).
 
     With tls off, Ray's TLS variables are not passed on. RAY_USE_TLS=1 left exported in the shell while a flag
@@ -86,8 +69,9 @@ def child_env(settings, role, base_env, ours=True):
     gave (Ray 2.20 ray/_private/tls_utils.py load_certs_from_env: RuntimeError "If the environment variable
     RAY_USE_TLS is set to true then RAY_TLS_SERVER_CERT, ... must also be set"), and our own GCS calls
     (gcsprobe.use_tls reads the child's environment) stopped with a KeyError before Ray started."""
-    off = () if tls.plan(settings, role) else tls.ENV_NAMES
+    node_tls = tls.plan(settings, role) if node_tls is FROM_SETTINGS else node_tls
+    off = () if node_tls else tls.ENV_NAMES
     env = {k: v for k, v in base_env.items() if not (k in _DROP_WHEN_EMPTY and not v.strip()) and k not in off}
-    env.update((k, v) for k, v in additions(settings, role, ours, base_env).items()
+    env.update((k, v) for k, v in additions(settings, role, ours, base_env, node_tls).items()
                if not (k in RAY_DEFAULTS and k in base_env))
     return env

@@ -18,7 +18,7 @@ from seedcore_boot import cli
 from seedcore_boot.ray import gcsprobe, health, redisft
 from seedcore_boot.node import rayenv, status
 from seedcore_boot.host import leftovers, state
-from seedcore_boot.serve import deploy as serve
+from seedcore_boot.serve import config as serve, deploy
 from seedcore_boot.errors import EXIT_USAGE, BootError
 from seedcore_boot.config.settings import resolve
 from seedcore_boot.config import addresses
@@ -220,7 +220,7 @@ def test_a_dashboard_port_answering_json_that_is_not_an_object_is_not_serve():
     srv = _one_answer(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n[1,2]")
     try:
         url = f"http://127.0.0.1:{srv.getsockname()[1]}"
-        assert serve.instance(url) == (None, "not a JSON object")
+        assert deploy.instance(url) == (None, "not a JSON object")
         assert status._serve_rows(url) == [status.Row("serve", url, False, "not a JSON object")]
         assert health._is_version(200, "5") is False
     finally:
@@ -229,8 +229,8 @@ def test_a_dashboard_port_answering_json_that_is_not_an_object_is_not_serve():
 
 def test_serves_answer_with_entries_of_the_wrong_type_is_read_without_them():
     details = {"applications": {"a": "x", "b": {"status": "RUNNING", "deployments": [1]}}, "proxies": [1]}
-    assert serve.mappings(details, "applications") == {"b": {"status": "RUNNING", "deployments": [1]}}
-    assert serve.app_message({"message": 5, "deployments": {"d": 1}}) == "(no message)"
+    assert deploy.mappings(details, "applications") == {"b": {"status": "RUNNING", "deployments": [1]}}
+    assert deploy.app_message({"message": 5, "deployments": {"d": 1}}) == "(no message)"
 
 
 def test_a_redis_port_answering_something_else_is_a_runtime_line():

@@ -1,5 +1,5 @@
 """The "In Ray" column cannot lie: each setting's `ray` text (settings.py) against the `ray start` argv, the
-environment and the Serve config that node.make_plan really builds from it (raycmd, rayenv, serve).
+environment and the Serve config that node.plan.make_plan really builds from it (raycmd, rayenv, serve).
 
 For every setting, on each kind of node: a plan with the setting at another value than its default, against
 one without. What changed must be exactly what the text names in backticks (`ray start --flag`, a variable,
@@ -12,7 +12,7 @@ import pytest
 
 from seedcore_boot import docgen
 from seedcore_boot.node import rayenv
-from seedcore_boot.node.flow import make_plan
+from seedcore_boot.node.plan import make_plan
 from seedcore_boot.config.fields import FIELDS
 from seedcore_boot.config.settings import resolve
 

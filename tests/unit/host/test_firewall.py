@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from seedcore_boot.host import firewall, ports, reach
-from seedcore_boot.node import flow as node
+from seedcore_boot.node.plan import make_plan
 from seedcore_boot.config.settings import resolve
 from tests import REPO
 
@@ -43,7 +43,7 @@ def compose_environment(role, given=None):
 
 
 def firewall_text(role, env):
-    plan = node.make_plan(resolve({}, env, role=role), role, host_checks=False)
+    plan = make_plan(resolve({}, env, role=role), role, host_checks=False)
     return firewall.text(plan.ports, plan.settings, role)
 
 
@@ -55,7 +55,7 @@ def test_every_port_a_plan_can_hold_says_who_reaches_it_and_what_it_allows():
 @pytest.mark.parametrize("role", ["head", "worker"])
 def test_every_planned_port_is_listed_once_open_or_said_why_not(role):
     env = compose_environment(role, {"SEEDCORE_HEAD_ADDRESS": "10.0.0.5:6379"})
-    plan = node.make_plan(resolve({}, env, role=role), role, host_checks=False)
+    plan = make_plan(resolve({}, env, role=role), role, host_checks=False)
     open_, closed = firewall.rows(plan.ports, plan.settings, role)
     listed = [int(p.split("/")[0]) for p, _, _ in open_ if "-" not in p]
     listed += [int(re.search(r" (?:\S+:)?(\d+)$", name).group(1)) for name, _ in closed]
@@ -65,7 +65,7 @@ def test_every_planned_port_is_listed_once_open_or_said_why_not(role):
 
 def test_a_dashboard_on_loopback_is_not_to_open_and_on_all_interfaces_is_for_users():
     def dashboard(host):
-        plan = node.make_plan(resolve({"dashboard_host": host}, {}, role="head"), "head", host_checks=False)
+        plan = make_plan(resolve({"dashboard_host": host}, {}, role="head"), "head", host_checks=False)
         open_, closed = firewall.rows(plan.ports, plan.settings, "head")
         return [who for p, who, _ in open_ if p == "8265/tcp"], [n for n, _ in closed if n.startswith("dashboard ")]
 

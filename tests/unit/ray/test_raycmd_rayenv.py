@@ -5,7 +5,7 @@ import pytest
 
 from seedcore_boot.node import rayenv
 from seedcore_boot.errors import BootError
-from seedcore_boot.node.flow import dry_run_text, make_plan
+from seedcore_boot.node.plan import dry_run_text, make_plan
 from seedcore_boot.ray.raycmd import find_ray, head_argv, worker_argv
 from seedcore_boot.config.settings import resolve
 from tests.skips import need

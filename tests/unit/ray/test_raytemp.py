@@ -5,7 +5,7 @@ import pytest
 
 from seedcore_boot.ray import raytemp
 from seedcore_boot.errors import BootError
-from seedcore_boot.node.flow import make_plan
+from seedcore_boot.node.plan import make_plan
 from seedcore_boot.ray.raycmd import head_argv, worker_argv
 from seedcore_boot.config.settings import resolve
 

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot.serve import deploy as serve
+from seedcore_boot.serve import config as serve, deploy
 from seedcore_boot.errors import BootError
 from seedcore_boot.config.settings import resolve
 
@@ -94,8 +94,8 @@ instance = st.one_of(json_values, st.fixed_dictionaries({}, optional={
 
 @given(instance)
 def test_any_answer_of_serves_rest_api_is_read(details):
-    for entries in (serve.mappings(details, "applications"), serve.mappings(details, "proxies")):
+    for entries in (deploy.mappings(details, "applications"), deploy.mappings(details, "proxies")):
         assert all(isinstance(v, dict) for v in entries.values())
-    for entry in serve.mappings(details, "applications").values():
-        message = serve.app_message(entry)
+    for entry in deploy.mappings(details, "applications").values():
+        message = deploy.app_message(entry)
         assert isinstance(message, str) and "\n" not in message

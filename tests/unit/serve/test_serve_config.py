@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from seedcore_boot.serve import deploy as serve
+from seedcore_boot.serve import config as serve, deploy
 from seedcore_boot.errors import BootError
 from seedcore_boot.config.settings import resolve
 from tests import REPO
@@ -146,21 +146,21 @@ class _Log:
 
 @pytest.fixture
 def fast_retries(monkeypatch):
-    monkeypatch.setattr(serve, "START_RACE_PAUSE", 0.01)
+    monkeypatch.setattr(deploy, "START_RACE_PAUSE", 0.01)
 
 
 def test_the_start_up_race_is_deployed_again(fast_retries):
     dash, log = _Dashboard(fails=2), _Log()
-    serve.Deployer(dash.url, {"applications": []}, {}, log).put()
+    deploy.Deployer(dash.url, {"applications": []}, {}, log).put()
     assert dash.puts == 3 and len(log.lines) == 2 and "ray-project/ray#64285" in log.lines[0]
 
 
 def test_other_rejections_and_a_race_that_lasts_fail_the_deploy(fast_retries):
     dash = _Dashboard(fails=1, error="ValueError: bad import_path")
-    with pytest.raises(serve.ServeFailed, match="HTTP 500.*bad import_path"):
-        serve.Deployer(dash.url, {"applications": []}, {}, _Log()).put()
+    with pytest.raises(deploy.ServeFailed, match="HTTP 500.*bad import_path"):
+        deploy.Deployer(dash.url, {"applications": []}, {}, _Log()).put()
     assert dash.puts == 1
     dash = _Dashboard(fails=100)
-    with pytest.raises(serve.ServeFailed, match="ActorUnschedulableError"):
-        serve.Deployer(dash.url, {"applications": []}, {}, _Log()).put()
-    assert dash.puts == serve.START_RACE_RETRIES
+    with pytest.raises(deploy.ServeFailed, match="ActorUnschedulableError"):
+        deploy.Deployer(dash.url, {"applications": []}, {}, _Log()).put()
+    assert dash.puts == deploy.START_RACE_RETRIES
