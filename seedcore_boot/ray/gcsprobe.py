@@ -20,59 +20,9 @@ import sys
 from typing import NamedTuple, Optional
 
 from ..errors import BootError
+from . import protowire
 
 _CHECK_ALIVE = "/ray.rpc.NodeInfoGcsService/CheckAlive"  # the call `ray start` itself uses to probe the GCS
-
-
-def _fields(buf):
-    """Top-level (field number, value) pairs of a protobuf message; ValueError for anything that is not one
-    (a GCS reply is read from whatever answers on the port: a field cut short, or a number where a message
-    should be, must not pass as data)."""
-    if not isinstance(buf, bytes):
-        raise ValueError("a number where a message was expected")
-    i, out = 0, []
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            val, i = _varint(buf, i)
-        elif wire in (1, 2, 5):
-            n, i = (_varint(buf, i) if wire == 2 else ({1: 8, 5: 4}[wire], i))
-            if i + n > len(buf):
-                raise ValueError("a field runs past the end of the message")
-            val, i = buf[i:i + n], i + n
-        else:
-            raise ValueError("unsupported wire type")
-        out.append((num, val))
-    return out
-
-
-def _varint(buf, i):
-    shift = result = 0
-    while True:
-        if i >= len(buf) or shift > 63:
-            raise ValueError("a varint runs past the end of the message, or past 64 bits")
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, i
-        shift += 7
-
-
-def _bytes(fields, num):
-    """Field `num` of a decoded message as bytes (absent: empty); ValueError when it is a number."""
-    value = fields.get(num, b"")
-    if not isinstance(value, bytes):
-        raise ValueError(f"field {num} is a number where bytes were expected")
-    return value
-
-
-def _number(fields, num):
-    value = fields.get(num, 0)
-    if not isinstance(value, int):
-        raise ValueError(f"field {num} is bytes where a number was expected")
-    return value
 
 
 def check_gcs(ip, port, timeout):
@@ -96,7 +46,7 @@ def check_alive(ip, port, timeout, raylets=()):
     id, so a new GCS answers them (the raylet's, which carry one, it refuses)."""
     grpc = _grpc()
 
-    request = b"".join(_bytes_field(1, r.encode()) for r in raylets)
+    request = b"".join(protowire.bytes_field(1, r.encode()) for r in raylets)
     try:
         reply = _call(ip, port, _CHECK_ALIVE, request, timeout)
     except grpc.RpcError as exc:
@@ -109,11 +59,11 @@ def check_alive(ip, port, timeout, raylets=()):
 def check_alive_reply(reply):
     """Alive of CheckAliveReply bytes: status 1 (code 1, message 2), ray_version 2, raylet_alive 3."""
     try:
-        pairs = _fields(reply)
+        pairs = protowire.fields(reply)
         fields = dict(pairs)
-        status = dict(_fields(_bytes(fields, 1)))
-        version = _bytes(fields, 2).decode()
-        code, message = _number(status, 1), _bytes(status, 2).decode(errors="replace")
+        status = dict(protowire.fields(protowire.bytes_of(fields, 1)))
+        version = protowire.bytes_of(fields, 2).decode()
+        code, message = protowire.number_of(status, 1), protowire.bytes_of(status, 2).decode(errors="replace")
         alive = []
         for num, val in pairs:
             if num == 3:  # packed (bytes of varints) as Ray's C++ sends it, or one varint per element
@@ -150,20 +100,12 @@ def _reply_bytes(reply, who, call):
     """Field 2 of a reply (status 1, then the value: GetClusterId, GetInternalConfig, InternalKVGet) as bytes,
     b"" when absent; GcsError when the reply is no such message."""
     try:
-        return _bytes(dict(_fields(reply)), 2)
+        return protowire.bytes_of(dict(protowire.fields(reply)), 2)
     except ValueError:
         raise GcsError(f"{who} answered {call} with something we cannot read") from None
 
 
 _KV_GET = "/ray.rpc.InternalKVGcsService/InternalKVGet"
-
-
-def _bytes_field(num, value):
-    return bytes([num << 3 | 2]) + _encode_varint(len(value)) + value
-
-
-def _varint_field(num, value):
-    return bytes([num << 3]) + _encode_varint(value)
 
 
 def _call(ip, port, method, request, timeout):
@@ -230,15 +172,6 @@ def handshake_failure(ip, port, detail):
     return tlsprobe.handshake_failure(ip, port, detail, _tls)
 
 
-def _encode_varint(n):
-    out = b""
-    while True:
-        out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
-        n >>= 7
-        if not n:
-            return out
-
-
 def cluster_versions(ip, port, timeout=3.0):
     """(ray_version, python_version) the head recorded for its cluster, or None when it cannot be read.
 
@@ -255,7 +188,7 @@ def versions_reply(reply):
     """(ray_version, python_version) from InternalKVGetReply bytes (value 2: the cluster metadata's JSON), or
     None when it does not hold them as text."""
     try:
-        meta = json.loads(_bytes(dict(_fields(reply)), 2) or b"null")
+        meta = json.loads(protowire.bytes_of(dict(protowire.fields(reply)), 2) or b"null")
     except (ValueError, RecursionError):
         return None
     versions = (meta.get("ray_version"), meta.get("python_version")) if isinstance(meta, dict) else ()
@@ -263,7 +196,7 @@ def versions_reply(reply):
 
 
 def _kv_get_request(key, namespace):
-    return _bytes_field(1, key) + _bytes_field(2, namespace)
+    return protowire.bytes_field(1, key) + protowire.bytes_field(2, namespace)
 
 
 def kv_get(ip, port, key, namespace, timeout=3.0):
@@ -302,13 +235,14 @@ def nodes_reply(reply, node_ip, node_manager_port):
     """nodes_at's answer from GetAllNodeInfoReply bytes; GcsError when they are not one."""
     found = []
     try:
-        for num, raw in _fields(reply):
+        for num, raw in protowire.fields(reply):
             if num != 2:
                 continue
-            info = dict(_fields(raw))
-            if _bytes(info, 2).decode() == node_ip and info.get(5) == node_manager_port:
-                death = dict(_fields(_bytes(info, 29)))
-                found.append((_bytes(info, 1).hex(), _number(info, 7) == 0, _number(info, 23), _number(death, 1)))
+            info = dict(protowire.fields(raw))
+            if protowire.bytes_of(info, 2).decode() == node_ip and info.get(5) == node_manager_port:
+                death = dict(protowire.fields(protowire.bytes_of(info, 29)))
+                found.append((protowire.bytes_of(info, 1).hex(), protowire.number_of(info, 7) == 0,
+                              protowire.number_of(info, 23), protowire.number_of(death, 1)))
     except ValueError:  # UnicodeDecodeError is one
         raise GcsError("the GCS answered GetAllNodeInfo with something we cannot read") from None
     return sorted(found, key=lambda n: n[2], reverse=True)
@@ -321,8 +255,8 @@ def node_id(ip, port, node_ip, node_manager_port, timeout=3.0):
 
 def drain_request(node_hex, reason_message, deadline_ms):
     """DrainNodeRequest: node_id 1 (bytes), reason 2 (enum), reason_message 3, deadline_timestamp_ms 4."""
-    return (_bytes_field(1, bytes.fromhex(node_hex)) + _varint_field(2, DRAIN_NODE_REASON_PREEMPTION)
-            + _bytes_field(3, reason_message.encode()) + _varint_field(4, deadline_ms))
+    return (protowire.bytes_field(1, bytes.fromhex(node_hex)) + protowire.varint_field(2, DRAIN_NODE_REASON_PREEMPTION)
+            + protowire.bytes_field(3, reason_message.encode()) + protowire.varint_field(4, deadline_ms))
 
 
 def drain_node(ip, port, node_hex, reason_message, deadline_ms, timeout=3.0):
@@ -335,8 +269,8 @@ def drain_node(ip, port, node_hex, reason_message, deadline_ms, timeout=3.0):
 def drain_reply(reply):
     """(accepted, rejection message) of DrainNodeReply bytes; GcsError when they are not one."""
     try:
-        fields = dict(_fields(reply))
-        return bool(_number(fields, 1)), _bytes(fields, 2).decode(errors="replace")
+        fields = dict(protowire.fields(reply))
+        return bool(protowire.number_of(fields, 1)), protowire.bytes_of(fields, 2).decode(errors="replace")
     except ValueError:
         raise GcsError("the GCS answered DrainNode with something we cannot read") from None
 

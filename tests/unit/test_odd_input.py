@@ -15,7 +15,7 @@ import pytest
 
 from tests.skips import need
 from seedcore_boot import cli
-from seedcore_boot.ray import gcsprobe, health, redisft
+from seedcore_boot.ray import gcsprobe, health, protowire, redisft
 from seedcore_boot.node import rayenv, status
 from seedcore_boot.host import leftovers, state
 from seedcore_boot.serve import config as serve, deploy
@@ -259,12 +259,12 @@ def test_a_check_alive_reply_that_is_not_one_is_not_healthy(reply):
 
 
 def test_gcs_replies_with_fields_of_the_wrong_type_are_gcs_errors():
-    entry = gcsprobe._bytes_field
-    node_id_as_number = entry(2, gcsprobe._varint_field(1, 7) + gcsprobe._varint_field(5, 6380))
+    entry = protowire.bytes_field
+    node_id_as_number = entry(2, protowire.varint_field(1, 7) + protowire.varint_field(5, 6380))
     with pytest.raises(gcsprobe.GcsError):
         gcsprobe.nodes_reply(node_id_as_number, "", 6380)
     with pytest.raises(gcsprobe.GcsError):
-        gcsprobe.nodes_reply(entry(2, gcsprobe._varint_field(2, 5)), "", 0)  # the address as a number
+        gcsprobe.nodes_reply(entry(2, protowire.varint_field(2, 5)), "", 0)  # the address as a number
     with pytest.raises(gcsprobe.GcsError):
         gcsprobe.drain_reply(b"\x12\x05\x01")  # the rejection message runs past the end
     with pytest.raises(gcsprobe.GcsError):

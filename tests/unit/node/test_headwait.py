@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from seedcore_boot.ray import gcsprobe
+from seedcore_boot.ray import gcsprobe, protowire
 from seedcore_boot.node import headwait, headwatch
 from seedcore_boot.errors import BootError
 from seedcore_boot.config import addresses
@@ -27,10 +27,10 @@ def test_check_alive_reply_is_decoded():
     # CheckAliveReply{status: {code: 0}, ray_version: "2.20.0"}, as the GCS sends it
     version = b"2.20.0"
     reply = b"\x0a\x00" + b"\x12" + bytes([len(version)]) + version
-    fields = dict(gcsprobe._fields(reply))
-    assert fields[2] == version and dict(gcsprobe._fields(fields[1])) == {}
+    fields = dict(protowire.fields(reply))
+    assert fields[2] == version and dict(protowire.fields(fields[1])) == {}
     unhealthy = b"\x0a\x06\x08\x05\x12\x02no"
-    assert dict(gcsprobe._fields(dict(gcsprobe._fields(unhealthy))[1])) == {1: 5, 2: b"no"}
+    assert dict(protowire.fields(dict(protowire.fields(unhealthy))[1])) == {1: 5, 2: b"no"}
 
 
 def test_a_port_that_is_not_a_gcs_is_not_healthy():
@@ -106,9 +106,9 @@ def test_head_watch_reports_a_head_that_stops_answering():
 
 
 def test_kv_get_request_encodes_like_protobuf():
-    request = gcsprobe._bytes_field(1, b"CLUSTER_METADATA") + gcsprobe._bytes_field(2, b"cluster")
-    assert dict(gcsprobe._fields(request)) == {1: b"CLUSTER_METADATA", 2: b"cluster"}
-    assert gcsprobe._encode_varint(300) == b"\xac\x02"
+    request = protowire.bytes_field(1, b"CLUSTER_METADATA") + protowire.bytes_field(2, b"cluster")
+    assert dict(protowire.fields(request)) == {1: b"CLUSTER_METADATA", 2: b"cluster"}
+    assert protowire.encode_varint(300) == b"\xac\x02"
 
 
 def test_versions_must_match_to_the_python_patch():

@@ -5,13 +5,13 @@ classes from the installed wheel, which must decode to what they say."""
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seedcore_boot.ray import gcsprobe
+from seedcore_boot.ray import gcsprobe, protowire
 
 from tests.props import result_or_boot_error
 
 
 def varint(n):
-    return gcsprobe._encode_varint(n)
+    return protowire.encode_varint(n)
 
 
 @st.composite
