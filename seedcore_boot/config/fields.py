@@ -17,7 +17,7 @@ OURS = "ours (not passed to Ray)"
 def _f(default, kind, help, env=(), roles=("head", "worker"), ray=None):
     """A field with its metadata. ray: what the setting becomes in Ray, for docs/configuration.md; each
     `ray start --flag` and variable it names in backticks is checked against raycmd and rayenv by
-    tests/unit/test_settings_ray.py; OURS when seedcore-boot alone reads it."""
+    tests/unit/config/test_settings_ray.py; OURS when seedcore-boot alone reads it."""
     return field(default=default, metadata={"kind": kind, "help": help, "env": tuple(env), "roles": roles,
                                             "ray": ray})
 
@@ -123,7 +123,7 @@ class Settings:
                               "orchestrator drain_timeout + grace_period + 5 s (stop_grace_period, "
                               "terminationGracePeriodSeconds)", roles=("worker",), ray=OURS)
 
-    # GCS fault tolerance (head): see redisft.py.
+    # GCS fault tolerance (head): see ray/redisft.py.
     redis_address: Optional[str] = _f(None, "str", "external Redis for GCS fault tolerance: HOST:PORT, redis:// "
                                       "or rediss:// (TLS); unset, a head restart loses the cluster",
                                       env=("RAY_REDIS_ADDRESS",), roles=("head",),
@@ -142,7 +142,7 @@ class Settings:
     redis_fresh: bool = _f(False, "bool", "delete this namespace's cluster state from Redis before the start "
                            "(a new cluster; other namespaces untouched)", roles=("head",), ray=OURS)
 
-    # Mutual TLS across the cluster from one CA: see tls.py and docs/security.md. Ray's own variables set them too.
+    # Mutual TLS across the cluster from one CA: see tls/nodetls.py and docs/security.md. Ray's own variables set them too.
     tls: bool = _f(False, "bool", "mutual TLS on every gRPC port of the cluster (Ray's RAY_USE_TLS): every node, "
                    "and every driver or ray:// client, needs a certificate from the cluster's CA",
                    env=("RAY_USE_TLS",),
@@ -176,7 +176,7 @@ class Settings:
     serve_optional: bool = _f(False, "bool", "keep the head running when Serve fails", roles=("head",), ray=OURS)
     serve_drain: bool = _f(True, "bool", "Serve moves replicas off draining nodes (a stopping worker): patches "
                            "Ray 2.20's Serve controller, in the head's own Ray workers only, to read them from "
-                           "the GCS (servedrain.py); false keeps Ray's behaviour", roles=("head",),
+                           "the GCS (serve/servedrain.py); false keeps Ray's behaviour", roles=("head",),
                            ray="env `__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR` (Ray's worker setup hook), when "
                                "Ray runs from seedcore-boot's own Python")
     serve_http_host: Optional[str] = _f(None, "host", "Serve proxy interface (default: 0.0.0.0 in a "

@@ -1,6 +1,6 @@
 """A setting's raw value (a string from the environment or a flag, or a YAML scalar) turned into its type.
 
-The `kind` comes from the field's metadata in settings.py; nothing here knows which settings exist, except
+The `kind` comes from the field's metadata in fields.py; nothing here knows which settings exist, except
 that the object store has Ray's minimum size.
 """
 

@@ -102,7 +102,7 @@ def before_start(settings, log, env):
         host, port, ip = wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep, log)
         check_versions(f"{host}:{port}", cluster_versions(ip, port))
         mine = nodeaddr.check_worker(settings, ip, port, log)
-        tls.check_worker_address(settings, mine)  # a certificate of the user's must name it (tls.py)
+        tls.check_worker_address(settings, mine)  # a certificate of the user's must name it (tls/nodetls.py)
         wait_s, why, cluster = head_patience(settings, env, ip, port)
         raylet = float(sup.env.get("RAY_gcs_rpc_server_reconnect_timeout_s") or 0)
         if raylet and raylet < wait_s:

@@ -4,7 +4,7 @@ and what of ours is not passed on. Our users' metrics variables are mapped onto 
 
 Ray reads DASHBOARD_METRIC_PORT and AUTOSCALER_METRIC_PORT from the environment and the export port only
 from `--metrics-export-port`. RAY_DISABLE_METRICS_SERVER, RAY_METRICS_EXPORT_PORT and
-RAY_DASHBOARD_METRICS_PORT are read nowhere in Ray; settings.py accepts them as ours, and they are left
+RAY_DASHBOARD_METRICS_PORT are read nowhere in Ray; config/fields.py accepts them as ours, and they are left
 in the child's environment untouched so that nothing a user exported disappears.
 """
 
@@ -51,7 +51,7 @@ def additions(settings, role, ours=True, env=None, node_tls=FROM_SETTINGS):
             # drain (servedrain.py). Only with our Python: another Ray's workers could not import the hook.
             add[servedrain.HOOK_ENV] = servedrain.HOOK
     node_tls = tls.plan(settings, role) if node_tls is FROM_SETTINGS else node_tls
-    if node_tls:  # in `ray start`'s environment, so in every component and worker: the whole switch (tls.py)
+    if node_tls:  # in `ray start`'s environment, so in every component and worker: the whole switch (tls/nodetls.py)
         add.update(tls.env(node_tls))
     return add
 

@@ -9,7 +9,7 @@ finds this node's id, DrainNode (AutoscalerStateService, what Ray's hidden `ray 
 draining. Field numbers are from the wheel's generated gcs_service_pb2 / gcs_pb2 / autoscaler_pb2; the unit
 tests decode replies built with those classes.
 
-With TLS on (tls.py) every call speaks mutual TLS with the node's own certificate, as Ray's processes do;
+With TLS on (tls/nodetls.py) every call speaks mutual TLS with the node's own certificate, as Ray's processes do;
 handshake_failure() turns a handshake that failed into its cause.
 """
 

@@ -69,7 +69,7 @@ def validate(config, label):
     """The checks Serve would make only after Ray is up, made before: keys, required fields, uniqueness."""
     if not isinstance(config, dict):
         raise usage_error(f"{label}: a Serve config is a mapping with an `applications` list",
-                          "see seedcore_boot/default_serve.yaml for the shape")
+                          "see seedcore_boot/serve/default_serve.yaml for the shape")
     _unknown(config, _TOP_KEYS, label, config, "top-level")
     apps = config.get("applications")
     if not isinstance(apps, list) or not apps:

@@ -138,7 +138,7 @@ def test_no_head_gives_up_on_its_own_deadline(lan):
 
 def test_wait_timeout_0_waits_without_a_limit(lan):
     """`--wait-timeout 0` waits forever (docs/running.md): observed past its own 20 s of asking (four times a
-    deadline that 0 might wrongly become), still waiting, then stopped. tests/unit/test_headwait.py follows
+    deadline that 0 might wrongly become), still waiting, then stopped. tests/unit/node/test_headwait.py follows
     the same loop past the 300 s default on a clock the test drives."""
     h2 = lan(2)
     worker = start_worker(h2, "--wait-timeout", "0")

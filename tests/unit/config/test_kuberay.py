@@ -1,4 +1,4 @@
-"""KubeRay as a source of settings (seedcore_boot/kuberay.py): the generated `ray start` in any flag order,
+"""KubeRay as a source of settings (seedcore_boot/config/kuberay.py): the generated `ray start` in any flag order,
 what maps onto which setting, what is refused, and how it meets the other layers."""
 
 import random

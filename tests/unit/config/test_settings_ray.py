@@ -1,4 +1,4 @@
-"""The "In Ray" column cannot lie: each setting's `ray` text (settings.py) against the `ray start` argv, the
+"""The "In Ray" column cannot lie: each setting's `ray` text (config/fields.py) against the `ray start` argv, the
 environment and the Serve config that node.plan.make_plan really builds from it (raycmd, rayenv, serve).
 
 For every setting, on each kind of node: a plan with the setting at another value than its default, against
@@ -93,7 +93,7 @@ CASES = [(name, i) for i, name in enumerate(FIELDS)]
 @pytest.mark.parametrize("name,index", CASES, ids=[c[0] for c in CASES])
 def test_in_ray_names_exactly_what_the_setting_changes(name, index, tmp_path):
     meta = FIELDS[name].metadata
-    assert meta["ray"], f"{name} has no ray= text in settings.py"
+    assert meta["ray"], f"{name} has no ray= text in config/fields.py"
     claims = docgen.ray_claims(meta["ray"])
     context = CONTEXT.get(name, {})
     value = other_value(name, index, tmp_path)

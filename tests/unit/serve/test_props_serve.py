@@ -1,4 +1,4 @@
-"""Serve configs (serve.py) as users write them, in Ray's schema and not, in any encoding and as any bytes; and
+"""Serve configs (serve/config.py) as users write them, in Ray's schema and not, in any encoding and as any bytes; and
 the answers of Serve's REST API, whatever listens on the dashboard's port. A config that validates must be
 plain JSON (what the PUT sends) and give the head its binding and health routes."""
 
