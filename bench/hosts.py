@@ -15,8 +15,8 @@ import time
 
 import psutil
 
-from seedcore_boot.node.plan import make_plan
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.node.plan import make_plan
 
 BINDIR = os.path.dirname(sys.executable)
 RAY = os.path.join(BINDIR, "ray")

@@ -7,13 +7,13 @@ import sys
 import click
 
 from . import __version__
-from .node import dryrun, flow, plan as plans
-from .host import leftovers, ports
 from .config import fields, settings as settings_mod
 from .config.addresses import parse_head_address
-from .tls import tlscmd
 from .errors import BootError, usage_error
+from .host import leftovers, ports
 from .log import Log
+from .node import dryrun, flow, plan as plans
+from .tls import tlscmd
 
 # Flag spellings other than --<setting-name>; the issue's `--port` for the GCS among them.
 _ALIASES = {"gcs_port": ("--port",), "head_address": ("--address",)}

@@ -13,9 +13,9 @@ from collections import namedtuple
 
 import click
 
-from .ray import raycmd
-from .node import rayenv
 from .config import fields as fields_mod
+from .node import rayenv
+from .ray import raycmd
 
 COMMAND = "python -m seedcore_boot.docgen --write"
 PATH = "docs/configuration.md"

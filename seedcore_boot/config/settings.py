@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from . import kuberay
 from ..errors import usage_error
+from . import kuberay
 from .addresses import default_namespace
 from .checks import check
 from .fields import CONFIG_ENV, FIELDS, Settings, env_names

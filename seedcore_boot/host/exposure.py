@@ -15,6 +15,7 @@ import psutil
 from ..ray.components import component_name
 from .reach import KINDS, RUNS_CODE, UNKNOWN
 
+
 @dataclasses.dataclass(frozen=True)
 class Listener:
     port: int

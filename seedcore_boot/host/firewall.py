@@ -8,6 +8,7 @@ machines that need it (who calls whom, and what each port allows: reach.py).
 from .. import RAY_VERSION
 from .reach import CORE_WORKER, EVERY, HEAD, LOCAL, PORTS, PROMETHEUS, USERS
 
+
 def rows(planned, settings, role):
     """[(ports as `N/tcp` or `A-B/tcp`, who, name: what it allows)] to open; then [(name, why not)]."""
     open_, closed = [], []

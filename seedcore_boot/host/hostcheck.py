@@ -13,8 +13,8 @@ import shutil
 
 import psutil
 
-from . import objectstore
 from ..errors import BootError
+from . import objectstore
 from .objectstore import CGROUP, Decision, read_text
 
 NOFILE_WANTED = 65536  # what KubeRay sets with `ulimit -n` before every `ray start` (ray#29696)

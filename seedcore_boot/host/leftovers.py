@@ -20,9 +20,9 @@ import time
 
 import psutil
 
-from . import state
-from ..ray.components import component_name
 from ..errors import BootError
+from ..ray.components import component_name
+from . import state
 
 NODE = "SEEDCORE_BOOT_NODE"
 SUPERVISOR = "SEEDCORE_BOOT_SUPERVISOR"

@@ -21,8 +21,8 @@ import os
 
 import psutil
 
-from ..errors import BootError
 from ..config.values import MIN_OBJECT_STORE
+from ..errors import BootError
 
 PROPORTION = 0.3                  # ray_constants.DEFAULT_OBJECT_STORE_MEMORY_PROPORTION
 REQUIRE_SHM_SIZE_THRESHOLD = 10**10  # ray_constants: Ray caps its default by /dev/shm only above this

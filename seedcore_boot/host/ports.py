@@ -10,9 +10,9 @@ import socket
 from dataclasses import dataclass
 from typing import List, Optional
 
-from . import leftovers
-from ..errors import BootError, usage_error
 from ..config.fields import how_to_set
+from ..errors import BootError, usage_error
+from . import leftovers
 
 WILDCARD = ""
 

@@ -25,11 +25,11 @@ import time
 
 import psutil
 
-from ..ray import gcsprobe, raylogs
 from ..config.addresses import parse_head_address
-from . import headwait
 from ..errors import BootError
 from ..log import ms
+from ..ray import gcsprobe, raylogs
+from . import headwait
 
 SERVE_TITLES = ("ray::ServeReplica", "ray::ProxyActor")
 

@@ -1,10 +1,10 @@
 """`--dry-run`: after the plan (plan.dry_run_text), every check a start runs before Ray that starts nothing,
 printed as the plan's `# ...` lines; a failure ends it as it ends the start."""
 
-from . import flow as node
+from ..config.addresses import parse_head_address
 from ..host import nodeaddr
 from ..tls import nodetls as tls
-from ..config.addresses import parse_head_address
+from . import flow as node
 from .headwait import resolve as resolve_host
 
 

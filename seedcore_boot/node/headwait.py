@@ -10,13 +10,13 @@ import socket
 import time
 
 from .. import RAY_VERSION
+from ..config.addresses import parse_head_address
+from ..errors import BootError
 from ..host import nodeaddr
 from ..ray import raydeath, raytemp
-from ..tls import nodetls as tls
-from ..errors import BootError
 from ..ray.gcsprobe import GcsError, check_gcs, cluster_id, cluster_versions, handshake_failure, internal_config
+from ..tls import nodetls as tls
 from .headwatch import HeadWatch
-from ..config.addresses import parse_head_address
 
 BACKOFF_CAP = 0.25
 

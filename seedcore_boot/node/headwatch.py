@@ -24,8 +24,8 @@ import threading
 import time
 from typing import NamedTuple, Optional
 
-from ..ray import gcsprobe
 from ..errors import BootError
+from ..ray import gcsprobe
 
 
 class HeadLost(BootError):

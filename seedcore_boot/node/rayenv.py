@@ -12,7 +12,6 @@ from ..ray import raydeath
 from ..serve import servedrain
 from ..tls import nodetls as tls
 
-
 # Ray's own knobs that we only default; a value the user exported wins. Ray retries a refused Unix-socket
 # connect (the raylet to its object store at start, workers to the raylet) after sleeping 1000 ms, 10 times.
 # The raylet loses that race at start in about a third of head starts here (bench/head_start.py).

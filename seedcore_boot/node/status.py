@@ -17,8 +17,8 @@ from typing import List, NamedTuple
 
 from ..host import exposure, ports, state
 from ..ray import health
-from . import flow as node
 from ..serve import deploy as serve
+from . import flow as node
 
 
 class Row(NamedTuple):

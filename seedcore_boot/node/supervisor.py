@@ -15,10 +15,10 @@ import time
 
 import psutil
 
+from ..errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, BootError
 from ..host import leftovers
 from ..ray import raycli
 from ..ray.components import component_name
-from ..errors import BootError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND
 
 MARKER = "Ray runtime started."
 _NODE_IP = re.compile(r"Local node IP: (\S+)")

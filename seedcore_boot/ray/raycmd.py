@@ -5,7 +5,7 @@ import shutil
 import sys
 
 from ..config.fields import SETTING_OF_OPTION
-from ..errors import BootError, EXIT_NOT_FOUND, usage_error
+from ..errors import EXIT_NOT_FOUND, BootError, usage_error
 
 # Flags seedcore-boot manages, refused among the extra arguments (the same flag in ray_args would silently
 # win or clash): the options of SETTING_OF_OPTION, the ones it always sets

@@ -19,8 +19,8 @@ head presents; the leftovers mark in `ray start`'s environment is fixed when the
 import os
 import time
 
-from . import gcsprobe
 from ..errors import BootError
+from . import gcsprobe
 
 KEY, NAMESPACE = b"temp_dir", b"session"
 PATIENCE = 40.0  # Ray's own for the same read: 20 tries, 2 s apart

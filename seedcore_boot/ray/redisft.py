@@ -14,8 +14,9 @@ What Ray 2.20 does with it (read from the wheel, and measured here with Debian's
 import socket
 import ssl
 
-from ..errors import BootError
 from ..config.addresses import parse_redis_address
+from ..errors import BootError
+
 
 def password(settings):
     """The Redis password from redis_password or redis_password_file (Docker and Kubernetes secrets)."""

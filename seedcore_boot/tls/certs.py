@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..errors import usage_error
 from ..config.values import host_problem
+from ..errors import usage_error
 
 SKEW = datetime.timedelta(minutes=5)  # not_before this far back: a node whose clock is a little behind accepts it
 

@@ -25,8 +25,8 @@ import socket
 import time
 
 from ..config.addresses import dns_names
-from ..host import nodeaddr
 from ..errors import BootError, usage_error
+from ..host import nodeaddr
 from ..log import ms
 
 ISSUED_DAYS = 365  # a node restarts long before; the CA's own end is the cap (certs.issue)

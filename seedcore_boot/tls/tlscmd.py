@@ -5,8 +5,8 @@ import os
 import socket
 import time
 
-from . import nodetls as tls
 from ..errors import BootError, usage_error
+from . import nodetls as tls
 
 CA_DAYS = 3650
 # A century: a certificate must end before X.509's last date (9999-12-31); `--days 3000000` overflowed datetime.

@@ -9,8 +9,8 @@ import pytest
 import ray
 import yaml
 
-from seedcore_boot.node import rayenv
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.node import rayenv
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The one Ray variable the compose files set on purpose: its effect (no usage statistics) is wanted in every shell.

@@ -13,15 +13,15 @@ import threading
 import psutil
 import pytest
 
-from tests.skips import need
 from seedcore_boot import cli
-from seedcore_boot.ray import gcsprobe, health, protowire, redisft
-from seedcore_boot.node import rayenv, status
-from seedcore_boot.host import leftovers, state
-from seedcore_boot.serve import config as serve, deploy
-from seedcore_boot.errors import EXIT_USAGE, BootError
-from seedcore_boot.config.settings import resolve
 from seedcore_boot.config import addresses
+from seedcore_boot.config.settings import resolve
+from seedcore_boot.errors import EXIT_USAGE, BootError
+from seedcore_boot.host import leftovers, state
+from seedcore_boot.node import rayenv, status
+from seedcore_boot.ray import gcsprobe, health, protowire, redisft
+from seedcore_boot.serve import config as serve, deploy
+from tests.skips import need
 
 
 def usage(fn, *args, **kwargs):

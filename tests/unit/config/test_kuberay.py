@@ -6,10 +6,10 @@ import random
 import pytest
 
 from seedcore_boot.config import kuberay
-from seedcore_boot.errors import BootError
 from seedcore_boot.config.settings import resolve
-from tests.skips import need_module
+from seedcore_boot.errors import BootError
 from tests import REPO
+from tests.skips import need_module
 
 # As KubeRay v1.1.1 writes them (pod.go generateRayStartCommand): " --k=v " per flag, true as a bare switch.
 HEAD_FLAGS = [" --dashboard-host=0.0.0.0 ", " --num-cpus=1 ", " --block ", " --metrics-export-port=8080 ",

@@ -4,14 +4,12 @@ any bytes, and KubeRay's KUBERAY_GEN_RAY_START_CMD (kuberay.py) as the operator 
 import os
 
 import yaml
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from seedcore_boot.config import kuberay
 from seedcore_boot.config.fields import FIELDS, env_names
 from seedcore_boot.config.settings import resolve
 from seedcore_boot.config.values import parse
-
 from tests.props import any_text, ascii_text, nested, result_or_boot_error
 
 field_names = st.sampled_from(sorted(FIELDS))

@@ -1,8 +1,8 @@
 import pytest
 
-from seedcore_boot.errors import BootError
 from seedcore_boot.config.fields import DEFAULTS
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.errors import BootError
 
 
 def write(tmp_path, text, name="boot.yaml"):

@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from seedcore_boot import docgen
-from seedcore_boot.node import rayenv
-from seedcore_boot.node.plan import make_plan
 from seedcore_boot.config.fields import FIELDS
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.node import rayenv
+from seedcore_boot.node.plan import make_plan
 
 RAY = [sys.executable, "-m", "seedcore_boot.ray.raycli"]  # Ray beside our Python, as find_ray runs it here
 ROLES = ("head", "worker")

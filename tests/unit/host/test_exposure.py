@@ -6,8 +6,8 @@ import sys
 
 import psutil
 
-from seedcore_boot.host import exposure
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.host import exposure
 
 LISTEN = r"""
 import socket, sys, time

@@ -7,9 +7,9 @@ import re
 import pytest
 import yaml
 
+from seedcore_boot.config.settings import resolve
 from seedcore_boot.host import firewall, ports, reach
 from seedcore_boot.node.plan import make_plan
-from seedcore_boot.config.settings import resolve
 from tests import REPO
 
 DOCS = os.path.join(REPO, "docs", "docker-hosts.md")

@@ -5,8 +5,8 @@ import resource
 
 import pytest
 
-from seedcore_boot.host import hostcheck
 from seedcore_boot.errors import BootError
+from seedcore_boot.host import hostcheck
 
 INF = resource.RLIM_INFINITY
 

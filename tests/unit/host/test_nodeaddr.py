@@ -4,10 +4,10 @@ from collections import namedtuple
 
 import pytest
 
-from seedcore_boot.host import nodeaddr
-from seedcore_boot.errors import BootError
-from seedcore_boot.log import Log
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.errors import BootError
+from seedcore_boot.host import nodeaddr
+from seedcore_boot.log import Log
 
 Addr = namedtuple("Addr", "family address netmask broadcast ptp")  # psutil.net_if_addrs()'s entries
 

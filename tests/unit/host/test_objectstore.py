@@ -2,10 +2,10 @@
 
 import pytest
 
-from seedcore_boot.host import objectstore
-from seedcore_boot.errors import BootError
 from seedcore_boot.config.settings import resolve
 from seedcore_boot.config.values import parse_bytes
+from seedcore_boot.errors import BootError
+from seedcore_boot.host import objectstore
 
 GiB = 2**30
 

@@ -1,7 +1,7 @@
 import pytest
 
-from seedcore_boot.host import portclaim
 from seedcore_boot.errors import BootError
+from seedcore_boot.host import portclaim
 from seedcore_boot.host.ports import PlannedPort
 
 

@@ -5,9 +5,9 @@ import socket
 
 import pytest
 
-from seedcore_boot.host import ports
-from seedcore_boot.errors import BootError
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.errors import BootError
+from seedcore_boot.host import ports
 from tests.skips import need
 
 

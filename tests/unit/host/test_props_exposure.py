@@ -6,12 +6,10 @@ from unittest import mock
 
 import psutil
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from seedcore_boot.host import exposure, reach
 from seedcore_boot.config.settings import resolve
-
+from seedcore_boot.host import exposure, reach
 from tests.props import result_or_boot_error
 
 OURS = range(1000, 1010)  # socket inodes our fake process holds; 1010-1019 belong to nobody

@@ -5,12 +5,10 @@ store against the memory left)."""
 import os
 import shutil
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from seedcore_boot.host import hostcheck, objectstore
 from seedcore_boot.config.settings import resolve
-
+from seedcore_boot.host import hostcheck, objectstore
 from tests.props import result_or_boot_error
 
 FILES = ["cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us", "cpuset/cpuset.cpus", "cpu.max", "cpuset.cpus.effective",

@@ -6,11 +6,9 @@ import ipaddress
 import socket
 from collections import namedtuple
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from seedcore_boot.host import nodeaddr
-
 from tests.props import any_text, result_or_boot_error
 
 Addr = namedtuple("Addr", "family address netmask broadcast ptp")  # psutil's snicaddr

@@ -6,9 +6,9 @@ import tempfile
 
 import pytest
 
-from seedcore_boot.host import state
-from seedcore_boot.errors import BootError
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.errors import BootError
+from seedcore_boot.host import state
 from tests.skips import need
 
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from seedcore_boot.config.settings import resolve
 from seedcore_boot.node import drain, rayenv
 from seedcore_boot.ray import gcsprobe
 from seedcore_boot.serve import servedrain
-from seedcore_boot.config.settings import resolve
 from tests.skips import need_module
 
 gcs_pb2 = need_module("ray.core.generated.gcs_pb2")

@@ -2,10 +2,10 @@ import socket
 
 import pytest
 
-from seedcore_boot.ray import gcsprobe, protowire
-from seedcore_boot.node import headwait, headwatch
-from seedcore_boot.errors import BootError
 from seedcore_boot.config import addresses
+from seedcore_boot.errors import BootError
+from seedcore_boot.node import headwait, headwatch
+from seedcore_boot.ray import gcsprobe, protowire
 
 
 @pytest.mark.parametrize("text,expected", [

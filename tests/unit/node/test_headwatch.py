@@ -2,11 +2,11 @@
 
 import pytest
 
-from seedcore_boot.ray import gcsprobe, raydeath
-from seedcore_boot.node import rayenv
-from seedcore_boot.errors import BootError
-from seedcore_boot.node.headwatch import UNKNOWN_NODE_CHECKS, HeadLost, Probe, Watch
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.errors import BootError
+from seedcore_boot.node import rayenv
+from seedcore_boot.node.headwatch import UNKNOWN_NODE_CHECKS, HeadLost, Probe, Watch
+from seedcore_boot.ray import gcsprobe, raydeath
 from tests.skips import need_module
 
 gcs_service_pb2 = need_module("ray.core.generated.gcs_service_pb2")

@@ -9,15 +9,13 @@ import socket
 import threading
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
+from seedcore_boot.config.addresses import parse_head_address, parse_redis_address
+from seedcore_boot.config.settings import resolve
+from seedcore_boot.host import state
 from seedcore_boot.node import status
 from seedcore_boot.ray import health, redisft
-from seedcore_boot.host import state
-from seedcore_boot.config.settings import resolve
-from seedcore_boot.config.addresses import parse_head_address, parse_redis_address
-
 from tests.props import any_text, nested, result_or_boot_error
 
 json_text = st.one_of(nested.map(lambda v: json.dumps(v, default=str)), any_text)

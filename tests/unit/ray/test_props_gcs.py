@@ -2,11 +2,9 @@
 well-formed messages with any field numbers, wire types and values; and replies built with Ray's own protobuf
 classes from the installed wheel, which must decode to what they say."""
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from seedcore_boot.ray import gcsprobe, protowire
-
 from tests.props import result_or_boot_error
 
 

@@ -5,13 +5,11 @@ import os
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from seedcore_boot.ray import components, raylogs
-from seedcore_boot.node import drain
 from seedcore_boot.config.settings import resolve
-
+from seedcore_boot.node import drain
+from seedcore_boot.ray import components, raylogs
 from tests.props import any_text, result_or_boot_error
 
 stamp = st.tuples(st.integers(0, 9999), st.integers(0, 99), st.integers(0, 99), st.integers(0, 99),

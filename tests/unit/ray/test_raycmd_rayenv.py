@@ -3,11 +3,11 @@ import sys
 
 import pytest
 
-from seedcore_boot.node import rayenv
+from seedcore_boot.config.settings import resolve
 from seedcore_boot.errors import BootError
+from seedcore_boot.node import rayenv
 from seedcore_boot.node.plan import dry_run_text, make_plan
 from seedcore_boot.ray.raycmd import find_ray, head_argv, worker_argv
-from seedcore_boot.config.settings import resolve
 from tests.skips import need
 
 SEED = {"RAY_DISABLE_METRICS_SERVER": "1", "RAY_METRICS_EXPORT_PORT": "8080", "RAY_DASHBOARD_METRICS_PORT": "8080"}
@@ -105,8 +105,8 @@ def test_memory_resources_and_the_monitor_reach_the_argv():
 
 
 def test_without_the_monitor_there_is_no_autoscaler_to_expect_or_preflight():
-    from seedcore_boot.ray import components
     from seedcore_boot.host import ports
+    from seedcore_boot.ray import components
 
     off = resolve({"monitor": False}, {}).settings
     assert "autoscaler_monitor" not in components.expected(off, "head")

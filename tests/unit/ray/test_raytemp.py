@@ -3,11 +3,11 @@ a real head in tests/e2e/test_host_shapes.py."""
 
 import pytest
 
-from seedcore_boot.ray import raytemp
+from seedcore_boot.config.settings import resolve
 from seedcore_boot.errors import BootError
 from seedcore_boot.node.plan import make_plan
+from seedcore_boot.ray import raytemp
 from seedcore_boot.ray.raycmd import head_argv, worker_argv
-from seedcore_boot.config.settings import resolve
 
 
 def test_the_heads_entry_is_a_normalised_absolute_path():

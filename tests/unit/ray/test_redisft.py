@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from seedcore_boot.ray import redisft
+from seedcore_boot.config import addresses
+from seedcore_boot.config.settings import describe, resolve
 from seedcore_boot.errors import BootError
 from seedcore_boot.log import Log
-from seedcore_boot.config.settings import describe, resolve
-from seedcore_boot.config import addresses
+from seedcore_boot.ray import redisft
 
 
 @pytest.mark.parametrize("text, parsed", [("redis:6379", ("redis", 6379, False)),

@@ -5,11 +5,9 @@ import json
 import math
 
 from fastapi import HTTPException
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from seedcore_boot.serve import ml_app
-
 from tests.props import nested
 
 finite = st.floats(allow_nan=False, allow_infinity=False)

@@ -6,13 +6,11 @@ import json
 import os
 
 import yaml
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from seedcore_boot.serve import config as serve, deploy
-from seedcore_boot.errors import BootError
 from seedcore_boot.config.settings import resolve
-
+from seedcore_boot.errors import BootError
+from seedcore_boot.serve import config as serve, deploy
 from tests.props import any_text, nested, result_or_boot_error
 
 key = st.one_of(st.sampled_from(serve._APP_KEYS), any_text)

@@ -2,9 +2,9 @@ import os
 
 import pytest
 
-from seedcore_boot.serve import config as serve, deploy
-from seedcore_boot.errors import BootError
 from seedcore_boot.config.settings import resolve
+from seedcore_boot.errors import BootError
+from seedcore_boot.serve import config as serve, deploy
 from tests import REPO
 
 

@@ -10,11 +10,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from seedcore_boot.tls import certs
-
 from tests.props import any_text, result_or_boot_error
 
 KEY = ec.generate_private_key(ec.SECP256R1())

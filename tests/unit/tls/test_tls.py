@@ -8,12 +8,12 @@ import stat
 
 import pytest
 
-from seedcore_boot.tls import certs, nodetls as tls, tlscmd
-from seedcore_boot.node import rayenv
+from seedcore_boot.config.settings import resolve
 from seedcore_boot.errors import BootError
 from seedcore_boot.log import Log
+from seedcore_boot.node import rayenv
 from seedcore_boot.node.plan import dry_run_text, make_plan
-from seedcore_boot.config.settings import resolve
+from seedcore_boot.tls import certs, nodetls as tls, tlscmd
 
 DAY = datetime.timedelta(days=1)
 

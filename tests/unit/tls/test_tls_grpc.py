@@ -8,8 +8,8 @@ from concurrent import futures
 import grpc
 import pytest
 
-from seedcore_boot.tls import certs, nodetls as tls
 from seedcore_boot.ray import gcsprobe
+from seedcore_boot.tls import certs, nodetls as tls
 
 ALIVE = b"\x0a\x00\x12\x062.20.0"  # CheckAliveReply{status: {}, ray_version: "2.20.0"}
 
