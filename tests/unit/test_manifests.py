@@ -8,10 +8,10 @@ import os
 import pytest
 
 from seedcore_boot.config import fields, kuberay, settings
+from tests import REPO
 from tests.kuberay import operator
 from tests.skips import need_module
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MANIFESTS = sorted(glob.glob(os.path.join(REPO, "deploy", "kuberay", "*.yaml")))
 K8S_VERSIONS = ("1.25", "1.30")  # the oldest schema kubernetes-validate ships, and a recent one
 
