@@ -84,7 +84,8 @@ if __name__ == "__main__":
             argv = hosts.plain_argv("head")[0]
             ray_alone("plain", argv, {})
             ray_alone("plain, our RAY_* defaults", argv, rayenv.RAY_DEFAULTS)
-            ray_alone("through seedcore_boot.ray.raycli", [sys.executable, "-m", "seedcore_boot.ray.raycli", *argv[1:]], {})
+            ray_alone("through seedcore_boot.ray.raycli",
+                      [sys.executable, "-m", "seedcore_boot.ray.raycli", *argv[1:]], {})
         else:
             for side in ("ours", "plain"):
                 one(side)

@@ -1,4 +1,5 @@
-"""Certificates and the TLS preflight (tls/certs.py, tls/nodetls.py): issued with `cryptography`, checked before Ray starts."""
+"""Certificates and the TLS preflight (tls/certs.py, tls/nodetls.py): issued with `cryptography`, checked before
+Ray starts."""
 
 import datetime
 import io
