@@ -1,5 +1,5 @@
 """A worker stopped under Serve load: plain `ray start --block` workers against seedcore-boot workers, which
-drain first (seedcore_boot/drain.py), in the same run (about 1.3 minutes a rep; only when asked:
+drain first (seedcore_boot/node/drain.py), in the same run (about 1.3 minutes a rep; only when asked:
 `python -m bench --only drain`).
 
 Four namespaced hosts on one emulated LAN: a seedcore-boot head (10.200.0.1, no CPU for replicas: Serve's

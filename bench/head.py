@@ -4,7 +4,7 @@
   peak RSS of the seedcore-boot process itself; `--help`, `check-ports` (before the start) and `status`
   (while it runs); SIGTERM to every process of the node gone.
 - plain `ray start --head --block` with the same ports and flags: to the marker, to the same endpoints
-  answering (seedcore_boot.health's probes, polled from inside the host); the peak RSS of the `ray start`
+  answering (seedcore_boot.ray.health's probes, polled from inside the host); the peak RSS of the `ray start`
   process; `ray --help`, `ray status`; SIGTERM to every process gone.
 - plain `ray start --head` and then `ray stop` (on that isolated host only): to every process gone.
 

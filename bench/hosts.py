@@ -15,8 +15,8 @@ import time
 
 import psutil
 
-from seedcore_boot import node
-from seedcore_boot.settings import resolve
+from seedcore_boot.config.settings import resolve
+from seedcore_boot.node.plan import make_plan
 
 BINDIR = os.path.dirname(sys.executable)
 RAY = os.path.join(BINDIR, "ray")
@@ -30,7 +30,7 @@ DEFAULTS = resolve({}).settings  # the ports every case uses
 
 def plain_argv(role, block=True, address=None, **settings):
     """Plain `ray start` with the very ports (and flags) seedcore-boot would pass."""
-    plan = node.make_plan(resolve(settings), role, address=address, ray=RAY, host_checks=False)
+    plan = make_plan(resolve(settings), role, address=address, ray=RAY, host_checks=False)
     return plan.argv if block else [a for a in plan.argv if a != "--block"], plan
 
 
@@ -76,8 +76,8 @@ print("timeout", flush=True)
 # answer; prints time.monotonic() then.
 POLL_READY = r"""
 import sys, time
-from seedcore_boot import health
-from seedcore_boot.settings import resolve
+from seedcore_boot.ray import health
+from seedcore_boot.config.settings import resolve
 probes = health.node_probes(resolve({}).settings, "head")
 print("polling", flush=True)
 health.wait_all(probes, time.monotonic() + float(sys.argv[1]), lambda s: time.sleep(0.02))

@@ -8,7 +8,7 @@
 Both beside bench/sampler.py: the start timeline to the first 200 and the floor of each rep (bench/timeline.py).
 
 Also the preflight of seedcore-boot's full port plan (Serve's port included): its own log line, and
-seedcore_boot.ports.check() of the same plan timed in-process inside the host (5 calls).
+seedcore_boot.host.ports.check() of the same plan timed in-process inside the host (5 calls).
 """
 
 import json
@@ -23,9 +23,10 @@ HEALTH = "http://127.0.0.1:8000/health"
 # Inside a host: the head's full port plan, as `seedcore-boot head` makes it, probed 5 times.
 PREFLIGHT = r"""
 import json, time
-from seedcore_boot import node, ports
-from seedcore_boot.settings import resolve
-plan = node.make_plan(resolve({"serve_http_host": "127.0.0.1"}), "head")
+from seedcore_boot.node.plan import make_plan
+from seedcore_boot.host import ports
+from seedcore_boot.config.settings import resolve
+plan = make_plan(resolve({"serve_http_host": "127.0.0.1"}), "head")
 times = []
 for _ in range(5):
     t = time.perf_counter()
@@ -48,7 +49,7 @@ def declare(c):
     c.declare("stop.head_serve_orphans", "stop: head with Serve, processes left 1 s after exit", "count",
               "seedcore-boot head", "ray start --head --block + serve deploy, SIGTERM", {"kind": "zero"})
     c.declare("preflight.full", "preflight: the head's full port plan (with Serve), in-process", "ms",
-              "seedcore_boot.ports.check", None, {"kind": "max", "value": 50})
+              "seedcore_boot.host.ports.check", None, {"kind": "max", "value": 50})
     c.declare("preflight.log", "preflight: the same, as the head's log line says (1 ms resolution)", "ms",
               "seedcore-boot head", None, {"kind": "max", "value": 50})
 

@@ -3,7 +3,7 @@
 
     python bench/stop_timeline.py [REPS]          (root; default 2)
     python bench/stop_timeline.py --ray [REPS]    `ray start --head --block` alone: plain, with our
-                                                  RAY_* defaults, and through seedcore_boot.raycli
+                                                  RAY_* defaults, and through seedcore_boot.ray.raycli
 
 Prints, per run, the last six processes to go with their seconds after the SIGTERM, and the total; with
 --ray, the seconds from SIGTERM to that `ray start`'s exit.
@@ -79,12 +79,13 @@ if __name__ == "__main__":
     reps = int(args[0]) if args else 2
     for _ in range(reps):
         if "--ray" in sys.argv:
-            from seedcore_boot import rayenv
+            from seedcore_boot.node import rayenv
 
             argv = hosts.plain_argv("head")[0]
             ray_alone("plain", argv, {})
             ray_alone("plain, our RAY_* defaults", argv, rayenv.RAY_DEFAULTS)
-            ray_alone("through seedcore_boot.raycli", [sys.executable, "-m", "seedcore_boot.raycli", *argv[1:]], {})
+            ray_alone("through seedcore_boot.ray.raycli",
+                      [sys.executable, "-m", "seedcore_boot.ray.raycli", *argv[1:]], {})
         else:
             for side in ("ours", "plain"):
                 one(side)

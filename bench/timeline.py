@@ -20,7 +20,8 @@ import statistics
 
 # What a process is, from its command lines (the first that says): Ray's components, then the rest.
 _MARKS = [
-    ("seedcore_boot.leftovers", "watchdog"), ("seedcore_boot.raycli", "ray start"), ("bin/ray start", "ray start"),
+    ("seedcore_boot.host.leftovers", "watchdog"), ("seedcore_boot.ray.raycli", "ray start"),
+    ("bin/ray start", "ray start"),
     ("-m seedcore_boot", "seedcore-boot"), ("bin/seedcore-boot", "seedcore-boot"),
     ("bin/serve deploy", "serve deploy (CLI)"),
     ("/gcs_server ", "gcs_server"), ("/raylet ", "raylet"),

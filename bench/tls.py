@@ -22,7 +22,7 @@ import os
 
 import psutil
 
-from seedcore_boot import certs
+from seedcore_boot.tls import certs
 from tests.nshost import Lan
 
 from . import hosts
@@ -63,7 +63,7 @@ print(json.dumps({"ok": sum(counts), "errors": sum(errors), "seconds": time.mono
 GRPC = r"""
 import json, os, sys, time
 import grpc
-from seedcore_boot import gcsprobe
+from seedcore_boot.ray import gcsprobe
 ip, calls = sys.argv[1], int(sys.argv[2])
 gcsprobe.use_tls(os.environ)
 method = "/ray.rpc.NodeInfoGcsService/CheckAlive"

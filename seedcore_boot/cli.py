@@ -6,9 +6,14 @@ import sys
 
 import click
 
-from . import __version__, dryrun, leftovers, node, ports, settings as settings_mod, tlscmd
+from . import __version__
+from .config import fields, settings as settings_mod
+from .config.addresses import parse_head_address
 from .errors import BootError, usage_error
+from .host import leftovers, ports
 from .log import Log
+from .node import dryrun, flow, plan as plans
+from .tls import tlscmd
 
 # Flag spellings other than --<setting-name>; the issue's `--port` for the GCS among them.
 _ALIASES = {"gcs_port": ("--port",), "head_address": ("--address",)}
@@ -18,9 +23,9 @@ _SKIP = {"ray_args", "serve_config"}  # ray_args come after `--`; serve_config h
 def _env_epilog():
     lines = ["\b", "Environment (flags win over environment, environment over KubeRay's generated command and "
                    "the --config file):",
-             f"  {settings_mod.CONFIG_ENV}  settings file"]
-    for name in settings_mod.FIELDS:
-        lines.append(f"  {' / '.join(settings_mod.env_names(name))}  ->  {name}")
+             f"  {fields.CONFIG_ENV}  settings file"]
+    for name in fields.FIELDS:
+        lines.append(f"  {' / '.join(fields.env_names(name))}  ->  {name}")
     lines.append("RAY_DISABLE_METRICS_SERVER, RAY_METRICS_EXPORT_PORT and RAY_DASHBOARD_METRICS_PORT are not "
                  "read by Ray itself; seedcore-boot translates them (docs/running.md, 'Metrics variables').")
     return "\n".join(lines)
@@ -30,12 +35,12 @@ def settings_options(role=None):
     """One click option per setting that applies to `role`, all defaulting to None (= not given)."""
 
     def decorate(fn):
-        for name in reversed(list(settings_mod.FIELDS)):
-            meta = settings_mod.FIELDS[name].metadata
+        for name in reversed(list(fields.FIELDS)):
+            meta = fields.FIELDS[name].metadata
             if name in _SKIP or (role and role not in meta["roles"]):
                 continue
             flag = "--" + name.replace("_", "-")
-            default = settings_mod.FIELDS[name].default
+            default = fields.FIELDS[name].default
             help_text = meta["help"] + (f" [default: {default}]" if default not in (None, ()) else "")
             if meta["kind"] == "bool":
                 fn = click.option(f"{flag}/--no-{name.replace('_', '-')}", name, default=None,
@@ -44,7 +49,7 @@ def settings_options(role=None):
                 fn = click.option(flag, *_ALIASES.get(name, ()), name, default=None, metavar=_metavar(meta),
                                   help=help_text)(fn)
         fn = click.option("--config", "config_path", default=None, metavar="FILE",
-                          help=f"YAML settings file (also ${settings_mod.CONFIG_ENV})")(fn)
+                          help=f"YAML settings file (also ${fields.CONFIG_ENV})")(fn)
         return fn
 
     return decorate
@@ -56,7 +61,7 @@ def _metavar(meta):
 
 
 def _resolve(config_path, opts, ray_args=(), role=None):
-    flags = {k: v for k, v in opts.items() if v is not None and k in settings_mod.FIELDS}
+    flags = {k: v for k, v in opts.items() if v is not None and k in fields.FIELDS}
     if ray_args:
         flags["ray_args"] = tuple(ray_args)
     return settings_mod.resolve(flags, os.environ, config_path, role=role)
@@ -86,7 +91,7 @@ def head(config_path, dry_run, ray_args, **opts):
 
 
 def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_first=None):
-    from . import raycmd
+    from .ray import raycmd
 
     resolved = _resolve(config_path, opts, ray_args, role)
     try:
@@ -95,13 +100,13 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
         if not dry_run:
             raise
         ray = "ray"
-    plan = node.make_plan(resolved, role, address=address, ray=ray)
+    plan = plans.make_plan(resolved, role, address=address, ray=ray)
     if dry_run:
-        click.echo(node.dry_run_text(plan))
+        click.echo(plans.dry_run_text(plan))
         dryrun.checks(plan, click.echo)
         return 0
     log = Log(plan.settings.log_format, secrets=plan.secrets)
-    return node.run(plan, log, os.environ, wait_first=wait_first)
+    return flow.run(plan, log, os.environ, wait_first=wait_first)
 
 
 @cli.command(epilog=_env_epilog())
@@ -111,12 +116,12 @@ def _run_node(role, config_path, opts, ray_args, dry_run, address=None, wait_fir
 @click.argument("ray_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- RAY_START_ARGS...]")
 def worker(config_path, dry_run, ray_args, **opts):
     """Join a head: wait until its GCS is healthy, preflight, start, stay up; exit 1 when the head is lost."""
-    from . import headwait
+    from .node import headwait
 
     settings = _resolve(config_path, opts, ray_args, "worker").settings
     if not settings.head_address:
         raise usage_error("no head address", "give --address HOST:PORT (or SEEDCORE_HEAD_ADDRESS)")
-    host, port = headwait.parse_address(settings.head_address)
+    host, port = parse_head_address(settings.head_address)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return _run_node("worker", config_path, opts, ray_args, dry_run, address=address,
                      wait_first=headwait.before_start(settings, Log(settings.log_format), os.environ))
@@ -131,9 +136,9 @@ def worker(config_path, dry_run, ray_args, **opts):
 def check_ports(config_path, role, as_json, firewall, **opts):
     """Run only the port preflight: exit 0 when every planned port is free, 1 otherwise."""
     resolved = _resolve(config_path, opts)
-    plan = node.make_plan(resolved, role, host_checks=False)
+    plan = plans.make_plan(resolved, role, host_checks=False)
     if firewall:
-        from . import firewall as firewall_mod
+        from .host import firewall as firewall_mod
 
         click.echo(firewall_mod.text(plan.ports, plan.settings, role))
         return 0
@@ -183,7 +188,7 @@ def config_show(config_path, as_json, **opts):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(config_path, mode, as_json, **opts):
     """Probe this machine's node (head or worker): exit 0 when it is ready (or alive, --live), 1 when not."""
-    from . import status as status_mod
+    from .node import status as status_mod
 
     report = status_mod.check(_resolve(config_path, opts).settings, mode)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(report.lines()))
@@ -213,7 +218,7 @@ def _dashboard(address, settings):
         return address
     if env_address.startswith(("http://", "https://")):
         return env_address
-    return node.dashboard_url(settings)
+    return flow.dashboard_url(settings)
 
 
 @serve_group.command("deploy", epilog=_env_epilog())
@@ -224,7 +229,7 @@ def _dashboard(address, settings):
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds to wait for RUNNING")
 def serve_deploy(config_file, config_path, address, timeout, **opts):
     """Deploy FILE (Ray's Serve schema) to a running head and wait until every app answers. Idempotent."""
-    from . import serve
+    from .serve import deploy as serve
 
     s = _resolve(config_path, opts).settings
     return serve.deploy_running(_dashboard(address, s), config_file, s, Log(s.log_format), timeout)
@@ -236,7 +241,7 @@ def serve_deploy(config_file, config_path, address, timeout, **opts):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def serve_status(config_path, address, as_json, **opts):
     """Print each Serve application's status: exit 0 when all are RUNNING, 1 otherwise."""
-    from . import serve
+    from .serve import deploy as serve
 
     s = _resolve(config_path, opts).settings
     url = _dashboard(address, s)

@@ -12,7 +12,8 @@ import re
 import shutil
 import subprocess
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import REPO
+
 SHELLS = ("sh", "bash", "shell", "console")
 MARK = re.compile(r"<!--\s*(run|not run):\s*(.*?)\s*-->")
 

@@ -26,9 +26,9 @@ import time
 
 import psutil
 
+from tests import REPO
 from tests.nshost import _HTTP, Switch, wait_for  # noqa: F401 (wait_for: for the tests that use these hosts)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKER_DIR = os.path.join(REPO, "docker")
 TESTS_DOCKER = os.path.join(REPO, "tests", "docker")
 

@@ -14,11 +14,11 @@ import urllib.request
 
 import pytest
 
+from tests import REPO
 from tests.dockerhosts import engine_or_skip as _engine_or_skip, wait_for
 
 pytestmark = pytest.mark.e2e
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCKER_DIR = os.path.join(REPO, "docker")
 HEAD = "seedcore-ray-head"
 PROJECT = "seedcore"

@@ -1,5 +1,5 @@
-"""A worker's stop fails no request: it drains Serve off its node before Ray stops (seedcore_boot/drain.py,
-servedrain.py). Three emulated hosts, all started by seedcore-boot; load through the head's proxy."""
+"""A worker's stop fails no request: it drains Serve off its node before Ray stops (seedcore_boot/node/drain.py,
+serve/servedrain.py). Three emulated hosts, all started by seedcore-boot; load through the head's proxy."""
 
 import json
 import os

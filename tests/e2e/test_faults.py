@@ -8,8 +8,8 @@ import time
 import psutil
 import pytest
 
-from seedcore_boot.node import TEST_HOLD
-from seedcore_boot.components import component_name
+from seedcore_boot.node.flow import TEST_HOLD
+from seedcore_boot.ray.components import component_name
 from tests.e2e.test_worker import HEAD, start_head
 
 pytestmark = pytest.mark.e2e
@@ -123,7 +123,7 @@ def test_what_outlives_ray_start_is_killed_by_the_watchdog(host):
     """SIGKILL of the supervisor and of `ray start` together: nobody stops the components in order, so the
     watchdog ends them after the grace period."""
     proc = head_ready(host, "--grace-period", "2")
-    ray_start = [p for p in host.processes() if "seedcore_boot.raycli" in " ".join(p.cmdline())]
+    ray_start = [p for p in host.processes() if "seedcore_boot.ray.raycli" in " ".join(p.cmdline())]
     assert len(ray_start) == 1
     ray_start[0].kill()
     proc.inner().kill()
@@ -141,9 +141,9 @@ def test_stop_ends_a_node_whose_supervisor_died(host):
     proc = head_ready(host)
     for p in host.processes():
         cmd = " ".join(p.cmdline())
-        if "seedcore_boot.leftovers" in cmd:
+        if "seedcore_boot.host.leftovers" in cmd:
             p.kill()
-        elif "seedcore_boot.raycli" in cmd:
+        elif "seedcore_boot.ray.raycli" in cmd:
             p.suspend()
     proc.inner().kill()
     proc.wait(60)

@@ -64,7 +64,7 @@ def test_clean_head_becomes_ready_with_working_metrics(host):
     ready = json.loads(host.read("/tmp/ray/seedcore-boot/head.ready"))
     assert ready["endpoints"]["metrics"].endswith(":8080/metrics")
     # Ray's CLI ran through our wrapper, and Ray's components got the faster socket retries.
-    assert any("seedcore_boot.raycli" in p.cmdline() and "start" in p.cmdline() for p in host.processes())
+    assert any("seedcore_boot.ray.raycli" in p.cmdline() and "start" in p.cmdline() for p in host.processes())
     raylet, = host.find("raylet")
     assert raylet.environ().get("RAY_raylet_client_connect_timeout_milliseconds") == "100"
 
@@ -81,7 +81,7 @@ def test_clean_head_becomes_ready_with_working_metrics(host):
     ready_line = proc.wait_line(READY, timeout=1)
     assert re.search(r"advertises CPU=\d+ memory=[\d.]+GiB object_store_memory=[\d.]+GiB", ready_line), ready_line
     # The cluster's versions, read the way a worker reads them before its start.
-    out = host.python("import platform; from seedcore_boot.gcsprobe import cluster_versions; "
+    out = host.python("import platform; from seedcore_boot.ray.gcsprobe import cluster_versions; "
                       "print(cluster_versions('127.0.0.1', 6379) == ('2.20.0', platform.python_version()))")
     assert out.stdout.strip() == "True", out.stdout + out.stderr
     assert recorded_urls(host) == ["127.0.0.1:8265", "127.0.0.1:8265"]
@@ -224,7 +224,7 @@ def test_a_second_signal_skips_the_grace_period(host):
     """docs/running.md: a second signal skips the grace period. `ray start` is suspended, so the first SIGTERM
     alone would wait out all 600 s of grace before SIGKILL; the second ends it at once."""
     proc = start_ready(host, "--grace-period", "600")
-    ray_start, = [p for p in host.processes() if "seedcore_boot.raycli" in " ".join(p.cmdline())]
+    ray_start, = [p for p in host.processes() if "seedcore_boot.ray.raycli" in " ".join(p.cmdline())]
     ray_start.suspend()
     proc.signal(signal.SIGTERM)
     proc.wait_line("received, stopping the head (grace 600 s)", timeout=60)
@@ -283,7 +283,7 @@ def test_a_ready_file_left_by_a_sigkill_does_not_count(host):
     supervisor and `ray start` SIGKILLed, Ray's servers outlive them until the watchdog's grace ends and the
     ready file is still there; status says not ready all the same."""
     proc = start_ready(host, "--grace-period", "60")
-    ray_start, = [p for p in host.processes() if "seedcore_boot.raycli" in " ".join(p.cmdline())]
+    ray_start, = [p for p in host.processes() if "seedcore_boot.ray.raycli" in " ".join(p.cmdline())]
     ray_start.kill()
     proc.inner().kill()
     proc.wait(60)

@@ -14,7 +14,7 @@ import sys
 import psutil
 import pytest
 
-from seedcore_boot import leftovers
+from seedcore_boot.host import leftovers
 from tests.dockerhosts import engine_or_skip
 from tests.nshost import Proc, wait_for
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from seedcore_boot import certs
+from seedcore_boot.tls import certs
 from tests.e2e.test_worker import wait_for_states
 
 pytestmark = pytest.mark.e2e
@@ -123,7 +123,7 @@ def test_a_tls_cluster_on_three_hosts(lan):
     assert node_env.returncode == 0, node_env.stdout + node_env.stderr
     node_env = dict(l[len("export "):].split("=", 1) for l in node_env.stdout.splitlines())
     assert node_env["RAY_TLS_SERVER_KEY"] == "/tmp/ray/seedcore-boot/tls/worker-6380.key"
-    calls = h2.python("import json, os\nfrom seedcore_boot import gcsprobe\ngcsprobe.use_tls(os.environ)\n"
+    calls = h2.python("import json, os\nfrom seedcore_boot.ray import gcsprobe\ngcsprobe.use_tls(os.environ)\n"
                       f"print(json.dumps([gcsprobe.cluster_versions('{HEAD_IP}', 6379), "
                       f"gcsprobe.node_id('{HEAD_IP}', 6379, '10.200.0.2', 6380)]))", env=node_env)
     versions, node_id = json.loads(calls.stdout)

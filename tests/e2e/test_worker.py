@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from seedcore_boot.node import TEST_HOLD
+from seedcore_boot.node.flow import TEST_HOLD
 
 pytestmark = pytest.mark.e2e
 BOOT = [sys.executable, "-m", "seedcore_boot"]
@@ -107,7 +107,7 @@ def test_worker_started_before_the_head_waits_and_joins(lan):
     assert "still waiting for 10.200.0.1:6379" in worker.output  # progress, with the last error
     assert "ray |" not in worker.output  # Ray is not started before the head is healthy
     # Ray's CLI is already imported and held at the gate; no Ray component runs yet.
-    assert any("seedcore_boot.raycli" in p.cmdline() for p in h2.processes())
+    assert any("seedcore_boot.ray.raycli" in p.cmdline() for p in h2.processes())
     assert h2.find("raylet") == [] and h2.find("gcs_server") == []
     head = start_head(h1)
     worker.wait_line("worker ready", timeout=180)
@@ -138,7 +138,7 @@ def test_no_head_gives_up_on_its_own_deadline(lan):
 
 def test_wait_timeout_0_waits_without_a_limit(lan):
     """`--wait-timeout 0` waits forever (docs/running.md): observed past its own 20 s of asking (four times a
-    deadline that 0 might wrongly become), still waiting, then stopped. tests/unit/test_headwait.py follows
+    deadline that 0 might wrongly become), still waiting, then stopped. tests/unit/node/test_headwait.py follows
     the same loop past the 300 s default on a clock the test drives."""
     h2 = lan(2)
     worker = start_worker(h2, "--wait-timeout", "0")

@@ -24,13 +24,13 @@ from tests import nshost
 from tests.k8s import api, certs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 TOKEN = "seedcore-test-admin-token"
 APISERVER = "https://127.0.0.1:6443"
 
 # A TCP relay from a Unix socket to the API server, run on the host.
 _FORWARD = r"""
 import os, socket, sys, threading
+from tests import REPO
 path, port = sys.argv[1], int(sys.argv[2])
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 srv.bind(path)

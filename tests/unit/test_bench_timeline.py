@@ -17,7 +17,7 @@ def test_what_a_process_is():
     k = timeline.kind_of
     assert k([[0, f"{PY} -m seedcore_boot head"]]) == ("seedcore-boot", {})
     # a fork shows its parent's command line until it execs: the last that names a kind decides
-    assert k([[0, f"{PY} -m seedcore_boot.raycli start --head"], [0.1, f"{RAY}/core/src/ray/gcs/gcs_server --x"]])[0] \
+    assert k([[0, f"{PY} -m seedcore_boot.ray.raycli start --head"], [0.1, f"{RAY}/core/src/ray/gcs/gcs_server --x"]])[0] \
         == "gcs_server"
     assert k([[0, f"{PY} {RAY}/_private/workers/setup_worker.py x"],
               [1, f"bash -c exec {PY} -m ray.util.client.server --port=10001"]])[0] == "ray_client_server"
@@ -43,7 +43,7 @@ def test_cpu_at_a_time_is_the_last_sample_before_it():
 # One made-up head start at t0 = 100: supervisor, ray start, GCS, dashboard, raylet, agent, client server, a poller.
 HEAD_DOC = {"sampler_cpu": 0.2, "procs": {
     "5": proc([[100, f"{PY} -m seedcore_boot head"]], 100.0, [[100.2, 0.2], [104, 0.3]]),
-    "7": proc([[100.2, f"{PY} -m seedcore_boot.raycli start --head"]], 100.2, [[100.5, 0.3], [101.0, 0.5]]),
+    "7": proc([[100.2, f"{PY} -m seedcore_boot.ray.raycli start --head"]], 100.2, [[100.5, 0.3], [101.0, 0.5]]),
     "9": proc([[101.0, f"{RAY}/core/src/ray/gcs/gcs_server --x"]], 101.0, [[101.1, 0.05]], {"6379": 101.1}),
     "11": proc([[101.2, f"{PY} {RAY}/dashboard/dashboard.py --host=127.0.0.1"]], 101.2,
                [[102.0, 0.6], [103.0, 1.1], [104.0, 1.2]], {"44227": 102.5, "8265": 103.0}),

@@ -13,9 +13,9 @@ import pytest
 
 from seedcore_boot import docgen
 from seedcore_boot.cli import cli
-from seedcore_boot.settings import FIELDS, env_names
+from seedcore_boot.config.fields import FIELDS, env_names
+from tests import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(REPO, *docgen.PATH.split("/"))
 FIX = f"regenerate it: `{docgen.COMMAND}` from the repository root"
 

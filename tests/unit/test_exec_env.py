@@ -9,10 +9,10 @@ import pytest
 import ray
 import yaml
 
-from seedcore_boot import rayenv
-from seedcore_boot.settings import resolve
+from seedcore_boot.config.settings import resolve
+from seedcore_boot.node import rayenv
+from tests import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The one Ray variable the compose files set on purpose: its effect (no usage statistics) is wanted in every shell.
 RAY_WANTED_IN_COMPOSE = {"RAY_USAGE_STATS_ENABLED"}
 

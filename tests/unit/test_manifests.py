@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from seedcore_boot import kuberay, settings
+from seedcore_boot.config import fields, kuberay, settings
+from tests import REPO
 from tests.kuberay import operator
 from tests.skips import need_module
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MANIFESTS = sorted(glob.glob(os.path.join(REPO, "deploy", "kuberay", "*.yaml")))
 K8S_VERSIONS = ("1.25", "1.30")  # the oldest schema kubernetes-validate ships, and a recent one
 
@@ -119,8 +119,8 @@ def test_each_ray_pod_runs_seedcore_boot_as_the_issue_asks(path):
                 assert ports >= {6379, 8265, 10001, 8080, 44227, 8000}, ports
                 assert "--no-serve" in ray["readinessProbe"]["exec"]["command"]  # never waits for Serve
             else:
-                drain = float(env.get("SEEDCORE_BOOT_DRAIN_TIMEOUT", settings.DEFAULTS.drain_timeout))
-                needed = drain + settings.DEFAULTS.grace_period + 5
+                drain = float(env.get("SEEDCORE_BOOT_DRAIN_TIMEOUT", fields.DEFAULTS.drain_timeout))
+                needed = drain + fields.DEFAULTS.grace_period + 5
                 assert pod["terminationGracePeriodSeconds"] >= needed, (pod["terminationGracePeriodSeconds"], needed)
     assert found >= 2
 

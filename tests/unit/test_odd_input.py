@@ -13,10 +13,15 @@ import threading
 import psutil
 import pytest
 
-from tests.skips import need
-from seedcore_boot import cli, gcsprobe, headwait, health, leftovers, rayenv, redisft, serve, state, status
+from seedcore_boot import cli
+from seedcore_boot.config import addresses
+from seedcore_boot.config.settings import resolve
 from seedcore_boot.errors import EXIT_USAGE, BootError
-from seedcore_boot.settings import resolve
+from seedcore_boot.host import leftovers, state
+from seedcore_boot.node import rayenv, status
+from seedcore_boot.ray import gcsprobe, health, protowire, redisft
+from seedcore_boot.serve import config as serve, deploy
+from tests.skips import need
 
 
 def usage(fn, *args, **kwargs):
@@ -141,7 +146,7 @@ def test_serve_ports_and_host_of_the_wrong_type_are_one_usage_line():
 @pytest.mark.parametrize("address", ["ray..head:6379", f"{'h' * 64}.example:6379", ".:6379"])
 def test_a_head_name_with_an_empty_or_over_long_label_is_one_usage_line(address):
     # socket.getaddrinfo encodes names with the idna codec: UnicodeError, which is no OSError
-    assert "labels of 1 to 63 characters" in usage(headwait.parse_address, address)
+    assert "labels of 1 to 63 characters" in usage(addresses.parse_head_address, address)
 
 
 def test_host_settings_and_redis_addresses_with_a_bad_label_are_usage_lines():
@@ -172,7 +177,7 @@ def test_tls_days_beyond_a_century_are_one_usage_line(tmp_path, monkeypatch, cap
 
 
 def test_a_huge_expiry_margin_refuses_the_certificate_rather_than_overflowing(tmp_path):
-    from seedcore_boot import certs
+    from seedcore_boot.tls import certs
 
     cert, _ = certs.make_ca("test CA", 30)
     assert "within tls_expiry_margin_days (999999999999)" in certs.validity_problem(cert, 999999999999)
@@ -215,7 +220,7 @@ def test_a_dashboard_port_answering_json_that_is_not_an_object_is_not_serve():
     srv = _one_answer(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n[1,2]")
     try:
         url = f"http://127.0.0.1:{srv.getsockname()[1]}"
-        assert serve.instance(url) == (None, "not a JSON object")
+        assert deploy.instance(url) == (None, "not a JSON object")
         assert status._serve_rows(url) == [status.Row("serve", url, False, "not a JSON object")]
         assert health._is_version(200, "5") is False
     finally:
@@ -224,8 +229,8 @@ def test_a_dashboard_port_answering_json_that_is_not_an_object_is_not_serve():
 
 def test_serves_answer_with_entries_of_the_wrong_type_is_read_without_them():
     details = {"applications": {"a": "x", "b": {"status": "RUNNING", "deployments": [1]}}, "proxies": [1]}
-    assert serve.mappings(details, "applications") == {"b": {"status": "RUNNING", "deployments": [1]}}
-    assert serve.app_message({"message": 5, "deployments": {"d": 1}}) == "(no message)"
+    assert deploy.mappings(details, "applications") == {"b": {"status": "RUNNING", "deployments": [1]}}
+    assert deploy.app_message({"message": 5, "deployments": {"d": 1}}) == "(no message)"
 
 
 def test_a_redis_port_answering_something_else_is_a_runtime_line():
@@ -254,12 +259,12 @@ def test_a_check_alive_reply_that_is_not_one_is_not_healthy(reply):
 
 
 def test_gcs_replies_with_fields_of_the_wrong_type_are_gcs_errors():
-    entry = gcsprobe._bytes_field
-    node_id_as_number = entry(2, gcsprobe._varint_field(1, 7) + gcsprobe._varint_field(5, 6380))
+    entry = protowire.bytes_field
+    node_id_as_number = entry(2, protowire.varint_field(1, 7) + protowire.varint_field(5, 6380))
     with pytest.raises(gcsprobe.GcsError):
         gcsprobe.nodes_reply(node_id_as_number, "", 6380)
     with pytest.raises(gcsprobe.GcsError):
-        gcsprobe.nodes_reply(entry(2, gcsprobe._varint_field(2, 5)), "", 0)  # the address as a number
+        gcsprobe.nodes_reply(entry(2, protowire.varint_field(2, 5)), "", 0)  # the address as a number
     with pytest.raises(gcsprobe.GcsError):
         gcsprobe.drain_reply(b"\x12\x05\x01")  # the rejection message runs past the end
     with pytest.raises(gcsprobe.GcsError):
@@ -370,7 +375,7 @@ def _cgroup(tmp_path, files):
 
 def test_a_memory_limit_of_thousands_of_digits_is_no_limit(tmp_path):
     # int() refuses more than 4300 digits (ValueError): a traceback from every host check before
-    from seedcore_boot import hostcheck, objectstore
+    from seedcore_boot.host import hostcheck, objectstore
 
     root = _cgroup(tmp_path, {"memory.max": "9" * 5000})
     assert objectstore.memory_limit(root) is None
@@ -384,7 +389,7 @@ def test_a_memory_limit_of_thousands_of_digits_is_no_limit(tmp_path):
     {"cpu.max": "1" * 30 + " 100000"},
 ])
 def test_a_cpu_quota_that_is_no_number_is_no_limit(tmp_path, files):
-    from seedcore_boot import hostcheck
+    from seedcore_boot.host import hostcheck
 
     found = hostcheck.cgroup_cpus(_cgroup(tmp_path, files))
     assert found["quota"] is None
@@ -393,7 +398,7 @@ def test_a_cpu_quota_that_is_no_number_is_no_limit(tmp_path, files):
 
 @pytest.mark.parametrize("text", ["3-1", "\u00b2", "0-99999999999999999999999"])
 def test_a_cpuset_that_is_no_list_of_cpus_is_unreadable(text):
-    from seedcore_boot import hostcheck
+    from seedcore_boot.host import hostcheck
 
     assert hostcheck.cpuset_count(text) is None  # "3-1" counted -1 CPUs
 
@@ -422,7 +427,7 @@ def test_an_error_status_whose_body_breaks_off_is_a_failed_probe():
 
 
 def test_a_tail_of_no_lines_is_empty(tmp_path):
-    from seedcore_boot import raylogs
+    from seedcore_boot.ray import raylogs
 
     (tmp_path / "raylet.out").write_text("a\nb\n")
     assert raylogs.tail(str(tmp_path / "raylet.out"), 0) == []  # keep[-0:] was every line
@@ -431,7 +436,7 @@ def test_a_tail_of_no_lines_is_empty(tmp_path):
 def test_a_resource_list_with_a_value_that_is_no_number_is_shown_as_written():
     from types import SimpleNamespace
 
-    from seedcore_boot import components
+    from seedcore_boot.ray import components
 
     raylet = SimpleNamespace(cmdline=lambda: ["raylet", "--static_resource_list=CPU,2,memory,lots"])
     assert components.advertised([(raylet, "raylet")]) == "CPU=2 memory=lots"  # float('lots'): ValueError
@@ -448,7 +453,7 @@ def test_detection_on_a_host_without_a_route_whose_name_has_an_empty_label():
     need(_can_unshare(), "needs unshare -nu (root, or user namespaces)")
     # Ray's fallback is the host name's address; gethostbyname('a..b') raised UnicodeError, not OSError.
     # A network namespace of its own has no route; a UTS namespace of its own lets it take that name.
-    code = ("import socket; socket.sethostname('a..b'); from seedcore_boot import nodeaddr; "
+    code = ("import socket; socket.sethostname('a..b'); from seedcore_boot.host import nodeaddr; "
             "print(nodeaddr.detect('8.8.8.8', 53))")
     r = subprocess.run(["unshare", "-nu", sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -458,7 +463,7 @@ def test_detection_on_a_host_without_a_route_whose_name_has_an_empty_label():
 @pytest.mark.parametrize("host, expected", [("caf\u00e9", "xn--caf-dma"), ("bad_name!", None)])
 def test_a_host_name_a_certificate_cannot_hold_is_given_in_idna_form_or_left_to_the_addresses(
         monkeypatch, host, expected):
-    from seedcore_boot import certs, tls
+    from seedcore_boot.tls import certs, nodetls as tls
 
     monkeypatch.setattr(socket, "gethostname", lambda: host)
     names = tls.names_for(settings_from(), "127.0.0.1")
@@ -468,11 +473,11 @@ def test_a_host_name_a_certificate_cannot_hold_is_given_in_idna_form_or_left_to_
 
 
 def test_an_error_quoting_a_value_with_a_line_break_is_still_one_line():
-    from seedcore_boot import kuberay
+    from seedcore_boot.config import kuberay
 
     text = usage(kuberay.pod, {kuberay.ENV: "ray start --x=`\nid`"})  # was two lines: the snippet's own break
     assert "command substitution (`\\nid`" in text
 
 
 def test_a_head_port_of_a_digit_int_cannot_read_is_one_usage_line():
-    assert "bad head address '0:\u00b2'" in usage(headwait.parse_address, "0:\u00b2")  # was int('²'): ValueError
+    assert "bad head address '0:\u00b2'" in usage(addresses.parse_head_address, "0:\u00b2")  # was int('²'): ValueError

@@ -7,9 +7,9 @@ import shutil
 import subprocess
 import sys
 
+from tests import REPO
 from tests.skips import need
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = sorted(glob.glob(f"{REPO}/docker/*.sh") + glob.glob(f"{REPO}/tests/docker/*.sh") + [f"{REPO}/.ci/run"])
 DOCKERFILES = sorted([f"{REPO}/docker/Dockerfile"] + glob.glob(f"{REPO}/tests/docker/*.Dockerfile"))
 COMPOSE = [f"{REPO}/docker/{name}" for name in ("docker-compose.yml", "ray-workers.yml", "docker-compose.tls.yml",

@@ -15,8 +15,9 @@ import textwrap
 
 import pytest
 
+from tests import REPO
+
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(TESTS)
 SKIPS = os.path.join(TESTS, "skips.py")
 CLOCKS = {"monotonic", "time", "perf_counter", "monotonic_ns", "perf_counter_ns", "time_ns"}
 ELAPSED_NAMES = re.compile(r"^(elapsed|took|duration|dt)$|_(elapsed|took|duration)$")
