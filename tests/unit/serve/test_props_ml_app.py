@@ -7,7 +7,7 @@ import math
 from fastapi import HTTPException
 from hypothesis import given, strategies as st
 
-from seedcore_boot.serve import ml_app
+from seedcore_boot import ml_app
 from tests.props import nested
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
