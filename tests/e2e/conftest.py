@@ -5,8 +5,10 @@ import pytest
 from tests import sharedstacks
 
 # README's Docker quick start removes the image, as on a newcomer's machine, and its first `up` builds it: run
-# first, it is the run's one build from nothing, and every later build (compose --build, the emulated machines',
-# KubeRay's) finds its layers cached. Run later, it rebuilt the image that earlier modules had built.
+# first, on a fresh machine that is the run's one build from nothing, and every later build (compose --build,
+# the emulated machines', KubeRay's) finds its layers cached. Run later (alphabetically), its `docker rmi` only
+# untagged what test_docker.py had built (the emulated machines' tag holds the same image) and its `up` built
+# from that cache: no newcomer's build at all.
 FIRST = "tests/e2e/test_user_paths_docker.py"
 
 
