@@ -2,7 +2,8 @@
 (tests/dockerhosts.py): A runs the head's stack, B and C one worker each, on host networking, run the way a
 user runs them (compose v1 against each machine's engine, the shipped files, settings by environment).
 
-One topology serves the whole module, in order: built, loaded and started once. The head offers no CPU
+One topology serves the whole module, in order: built, loaded and started once (tests/sharedstacks.py: and
+test_user_paths_docker_hosts.py's checks, run on it first). The head offers no CPU
 (SEEDCORE_NUM_CPUS=0) and the app's replica needs one, so it runs on a worker's machine: B's, which joins
 first. Every request is made from inside the machine it is meant for.
 """
@@ -20,6 +21,7 @@ import yaml
 
 from tests.dockerhosts import DOCKER_DIR, REPO, DockerLan, Load, engine_or_skip, load_images, wait_for
 from tests.nshost import can_make_hosts
+from tests.sharedstacks import shared
 from tests.skips import need
 
 pytestmark = pytest.mark.e2e
@@ -97,7 +99,7 @@ def one_error_line(text):
     return errors[0]
 
 
-@pytest.fixture(scope="module")
+@shared
 def machines():
     engine_or_skip()
     need(*can_make_hosts())
@@ -111,7 +113,7 @@ def machines():
         lan.close()
 
 
-@pytest.fixture(scope="module")
+@shared
 def cluster(machines):
     """A: head (no CPU) and Prometheus; B: a worker holding the app's replica; C: a worker, joined after."""
     a, b, c = machines

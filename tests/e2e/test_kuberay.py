@@ -20,6 +20,7 @@ import yaml
 from tests import nshost
 from tests.e2e.test_docker import REPO, _engine_or_skip
 from tests.kuberay import kubelet, operator
+from tests.sharedstacks import shared
 
 pytestmark = pytest.mark.e2e
 DEPLOY = os.path.join(REPO, "deploy", "kuberay")
@@ -99,7 +100,7 @@ def ray_lines(pod):
 
 
 # --- the RayCluster: head + two workers --------------------------------------------------------------
-@pytest.fixture(scope="class")
+@shared  # one cluster for this class and test_user_paths_kuberay.py's, which runs first (tests/sharedstacks.py)
 def rc(engine, tmp_path_factory):
     op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr1", "10.211.1")
     try:

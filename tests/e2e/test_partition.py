@@ -10,10 +10,21 @@ same PID, ALIVE, and deadlines only a hang reaches; the figures are printed, and
 
 What Ray's head decides is the reference: it declares a node dead after 5 failed health checks in a row
 (10 s timeout, 3 s apart), and the checks go on failing for a while after a heal, until TCP retransmits
-(measured here at load average 20-33: a 30 s cut counted 4 in one run and 5, the node DEAD, in three others;
-a 50 s cut 4 in one and 5 in three; plain Ray's workers lose the node alike: bench/partition.py).
-So a cut's test asserts that the worker does what the head decided: kept, it is the same worker with its
-actor intact; declared dead, it leaves in one line with nothing left.
+(measured here at load average 20-33, at Ray's defaults: a 30 s cut counted 4 in one run and 5, the node DEAD,
+in three others; a 50 s cut 4 in one and 5 in three; plain Ray's workers lose the node alike:
+bench/partition.py). So a cut's test asserts that the worker does what the head decided: kept, it is the same
+worker with its actor intact; declared dead, it leaves in one line with nothing left.
+
+The cut cases run at SCALE of Ray's figures (SEEDCORE_PARTITION_SCALE; 0.5 unless set, 1: Ray's defaults, as
+the figures above were measured): the head's checks every 1.5 s with a 5 s timeout, RAY_health_check_period_ms
+and _timeout_ms for the head's GCS and the worker alike (raydeath.py reads them), so the threshold is 32.5 s
+instead of 65 s, and every cut, the flapping and the quiet that shows a check passed are halved with it. Each
+case's point is a ratio, and it holds: the "10 s" cut stays under one check's timeout + period, the "30" and
+"50 s" cuts at the same fractions of the threshold, the flapping's phases at the same fraction of a check's
+timeout, the last cut past the threshold. What follows a heal scales too: TCP's retransmits on the GCS's
+connection to the raylet come at intervals that double (200 ms, 400 ms, ... from the cut on), so halving
+every figure leaves the first retransmit after a heal at about the same point relative to the checks. The
+tests keep the names of Ray's figures; the printed lines give both.
 """
 
 import json
@@ -33,6 +44,18 @@ pytestmark = pytest.mark.e2e
 HEAD_IP = "10.200.0.1"
 HEAD = f"{HEAD_IP}:6379"
 WORKER_IP = "10.200.0.2"
+SCALE = float(os.environ.get("SEEDCORE_PARTITION_SCALE") or 0.5)
+# Ray's GCS reads each as RAY_<name> at start (ray_config_def.h, health_check_period_ms, health_check_timeout_ms;
+# 5 failures as by default); none at scale 1, where the worker's line names Ray's defaults.
+RAY_CHECKS = {} if SCALE == 1 else {"RAY_health_check_period_ms": str(round(3000 * SCALE)),
+                                    "RAY_health_check_timeout_ms": str(round(10000 * SCALE))}
+THRESHOLD_S = 65 * SCALE  # 5 × (timeout + period)
+QUIET_S = 20 * SCALE  # checks_pass_again's quiet: past one check's timeout + period
+
+
+def scaled(seconds):
+    """A duration given at Ray's defaults, at this run's SCALE."""
+    return seconds * SCALE
 
 ACTOR = r"""
 import json, sys, ray
@@ -113,7 +136,8 @@ def cluster():
     lan = Lan()
     try:
         h1, h2 = lan.host(1), lan.host(2)
-        c = {"lan": lan, "head_host": h1, "worker_host": h2, "head": start_head(h1), "link": Link(lan, h2)}
+        c = {"lan": lan, "head_host": h1, "worker_host": h2, "head": start_head(h1, env=RAY_CHECKS),
+             "link": Link(lan, h2)}
         _join(c)
         yield c
         c["head"].signal(signal.SIGTERM)
@@ -123,7 +147,7 @@ def cluster():
 
 def _join(c):
     """Start the worker and a named detached actor on its node (what a restart policy and the app would do)."""
-    worker = c["worker_host"].boot("worker", "--address", HEAD, "--num-cpus", "1")
+    worker = c["worker_host"].boot("worker", "--address", HEAD, "--num-cpus", "1", env=RAY_CHECKS)
     worker.wait_line("worker ready", timeout=180)
     wait_for("the worker ALIVE at the head", lambda: alive_at(c["head_host"], WORKER_IP), timeout=60)
     first = bump(c["head_host"], "create")
@@ -186,7 +210,7 @@ def _follows_ray(c, before, failed_before, what, at_least=False):
     a 30 s cut counted 4 of 5, a 50 s cut 5): the worker left in one line, nothing left, and is started again
     as a restart policy would. Returns whether the head declared the node dead."""
     worker = c["worker"]
-    counted = checks_pass_again(c["head_host"]) - failed_before
+    counted = checks_pass_again(c["head_host"], QUIET_S) - failed_before
     dead = bool(gcs_log(c["head_host"], f"Node {c['node']} is dead because the health check failed"))
     print(f"{what}: the head counted {counted} failed health check(s) of 5 and "
           f"{'DECLARED THE NODE DEAD' if dead else 'kept the node'}; the worker said: "
@@ -203,40 +227,41 @@ def _follows_ray(c, before, failed_before, what, at_least=False):
 
 
 def _cut(c, seconds):
+    """A cut of `seconds` at Ray's defaults (scaled)."""
     worker = c["worker"]
-    before, failed_before = worker.output, checks_pass_again(c["head_host"])
+    before, failed_before = worker.output, checks_pass_again(c["head_host"], QUIET_S)
     c["link"].set("down")
     try:
-        time.sleep(seconds)
+        time.sleep(scaled(seconds))
         assert worker.popen.poll() is None, worker.output_tail()  # never before Ray's threshold
     finally:
         c["link"].set("up")
     wait_for("the worker's heal line", lambda: "reachable again after" in worker.output[len(before):], 60)
     said = worker.output[len(before):]
     # said once when it begins (the watch sees the silence within its first checks) and once when it heals
-    assert said.count("unreachable since") == 1 and "waiting up to 65 s as Ray would" in said, said
+    assert said.count("unreachable since") == 1 and f"waiting up to {THRESHOLD_S:g} s as Ray would" in said, said
     assert said.count("reachable again after") == 1, said
-    return _follows_ray(c, before, failed_before, f"{seconds} s cut")
+    return _follows_ray(c, before, failed_before, f"{scaled(seconds):g} s cut (of a {THRESHOLD_S:g} s threshold)")
 
 
 @pytest.mark.parametrize("seconds", [10, 30])
 def test_a_cut_costs_nothing_that_ray_keeps(cluster, seconds):
     dead = _cut(cluster, seconds)
-    if seconds == 10:  # at most 2 failed checks: Ray keeps the node, and so does the worker
+    if seconds == 10:  # at most 2 failed checks (scaled: 5 s): Ray keeps the node, and so does the worker
         assert not dead
 
 
 def test_a_flapping_link_under_load_costs_nothing(cluster):
     c, worker = cluster, cluster["worker"]
     nodes = {n: s for n, s in node_states(c["head_host"]).items() if s[0] == "ALIVE"}
-    before, failed_before = worker.output, checks_pass_again(c["head_host"])
-    load = c["head_host"].spawn([sys.executable, "-c", ACTOR, "load", "70"])
-    end = time.monotonic() + 60
-    while time.monotonic() < end:  # down 3 s, up 3 s, for a minute
+    before, failed_before = worker.output, checks_pass_again(c["head_host"], QUIET_S)
+    load = c["head_host"].spawn([sys.executable, "-c", ACTOR, "load", str(scaled(70))])
+    end = time.monotonic() + scaled(60)
+    while time.monotonic() < end:  # down 3 s, up 3 s, for a minute (scaled)
         c["link"].set("down")
-        time.sleep(3)
+        time.sleep(scaled(3))
         c["link"].set("up")
-        time.sleep(3)
+        time.sleep(scaled(3))
     assert load.wait(180) == 0, load.output_tail()
     counts = json.loads(load.output.strip().splitlines()[-1])
     print(f"flapping: {counts['ok']} calls answered, {counts['failed']} failed")
@@ -252,18 +277,18 @@ def test_a_50_s_cut_ends_the_worker_only_if_ray_ends_its_node(cluster):
 
 def test_a_cut_longer_than_rays_threshold_ends_the_worker_in_one_line(cluster):
     c, worker = cluster, cluster["worker"]
-    checks_pass_again(c["head_host"])
+    checks_pass_again(c["head_host"], QUIET_S)
     c["link"].set("down")
     t = time.monotonic()
     try:
-        rc = worker.wait(timeout=65 + 60)  # Ray's threshold, and a minute only a hang needs
+        rc = worker.wait(timeout=THRESHOLD_S + 60)  # Ray's threshold, and a minute only a hang needs
         print(f"the worker left {time.monotonic() - t:.1f} s into the cut")
     finally:
         c["link"].set("up")
     assert rc == 1, worker.output_tail()
     errors = [l for l in worker.output.splitlines() if l.startswith("seedcore-boot: error:")]
     assert len(errors) == 1 and f"the head at {HEAD} is gone since" in errors[0], worker.output_tail()
-    assert "waited 65 s as Ray would (the head declares a node dead after" in errors[0], errors[0]
+    assert f"waited {THRESHOLD_S:g} s as Ray would (the head declares a node dead after" in errors[0], errors[0]
     assert "Traceback" not in worker.output
     assert c["worker_host"].processes() == []
 

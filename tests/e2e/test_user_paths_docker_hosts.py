@@ -1,7 +1,8 @@
 """Across machines (docker/ray-head-host.yml, ray-workers-host.yml on emulated machines, each with its own
 engine): docs/docker-hosts.md's checks on the head's machine A, typed as written, then what people do on the
-running head through `docker exec` (#24). The topology is tests/e2e/test_docker_hosts.py's fixtures, brought
-up once for this module: A the head (no CPU), B and C a worker each."""
+running head through `docker exec` (#24). The topology is tests/e2e/test_docker_hosts.py's, brought up once
+for both modules (tests/sharedstacks.py; these checks run first, before that module stops parts of it): A the
+head (no CPU), B and C a worker each."""
 
 import json
 import os

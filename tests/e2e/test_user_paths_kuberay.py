@@ -2,8 +2,8 @@
 the real engine): what people do on a running head through `kubectl exec` (#24), here `docker exec` into the
 head pod's Ray container, which is what `kubectl exec` reaches. deploy/kuberay/raycluster.yaml (head and two
 workers), then raycluster-tls.yaml (head and a worker) with `seedcore-boot tls env` before the driver. Each
-cluster is up once for its class (raycluster.yaml's is test_kuberay.py's `rc` fixture) and gone before the
-next."""
+cluster is up once for its class and gone before the next; raycluster.yaml's is test_kuberay.py's `rc`, up
+once for both modules (tests/sharedstacks.py: this class runs right before that module's)."""
 
 import subprocess
 import sys
