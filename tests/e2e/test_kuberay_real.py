@@ -9,6 +9,7 @@ is made from inside a pod, to the Services' names.
 
 import json
 import os
+import re
 
 import pytest
 
@@ -39,9 +40,9 @@ def bins():
 
 
 @pytest.fixture(scope="class")
-def plane(bins):
+def plane(bins, request):
     """One control plane per scenario: each scenario's pods are the only ones its nodes run."""
-    cp = cluster.ControlPlane(bins)
+    cp = cluster.ControlPlane(bins, request.cls.AGENT[1])
     try:
         yield cp
     finally:
@@ -69,6 +70,11 @@ def ready_pods(cp, node_agent, role, n, name="seedcore"):
 def start(cp, node_agent, manifest, name, workers):
     """Apply a shipped manifest; (head, workers) once the operator's pods are Ready."""
     cp.client.apply_file(os.path.join(DEPLOY, manifest))
+    return wait_started(cp, node_agent, name, workers)
+
+
+def wait_started(cp, node_agent, name, workers):
+    """(head, workers) of the RayCluster `name` once the operator's pods are Ready."""
     try:
         head = nshost.wait_for("the head Ready", lambda: ready_pods(cp, node_agent, "head", 1, name), 400)[0]
         return head, nshost.wait_for(f"{workers} workers Ready",
@@ -84,6 +90,7 @@ def node_agent(plane, tmp_path_factory, request):
     found = agent.NodeAgent(plane.client, tag, subnet, str(tmp_path_factory.mktemp(tag)),
                             kubelet_version=plane.kubernetes_version)
     try:
+        plane.link(found.network)  # the control plane on the pods' network, as in a cluster
         yield found
     finally:
         found.close()
@@ -96,6 +103,16 @@ def rc(plane, node_agent):
 
 
 FQDN = "seedcore-head-svc.default.svc.cluster.local"
+
+# From inside a pod: the API server where the kubelet's service links say, TLS checked against the cluster's
+# CA, and the `kubernetes` Service's name resolving to it.
+API_FROM_A_POD = r"""
+import os, socket, ssl, sys, urllib.request
+host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
+ctx = ssl.create_default_context(cadata=sys.argv[1])
+with urllib.request.urlopen(f"https://{host}:{port}/readyz", context=ctx, timeout=10) as r:
+    print(host, port, socket.gethostbyname("kubernetes.default.svc.cluster.local"), r.read().decode())
+"""
 
 
 class TestRayClusterUnderTheRealOperator:
@@ -136,6 +153,20 @@ class TestRayClusterUnderTheRealOperator:
         status, text = http(workers[0], f"http://{FQDN}:8000/predict", "POST", json.dumps({"features": [[1, 0]]}))
         assert status == 200 and "positive" in text, text
 
+    def test_the_control_plane_and_the_pods_reach_each_other_as_in_a_cluster(self, rc):
+        cp, node_agent, head, workers = rc
+        # What the operator does: the head Service's name through the cluster DNS, from the control plane's host.
+        status, text = cp.host.http(f"http://{FQDN}:8265/api/version")
+        assert status == 200 and "2.20.0" in text, text
+        # Its only way out is the pods' network: no default route (the kernel's lookup; nothing is sent).
+        routes = [line.split()[0] for line in cp.host.ip("-4", "route", "show").splitlines()]
+        assert routes == [f"{cp.subnet}.0/24"], routes
+        assert cp.host.run(["ip", "route", "get", "192.0.2.1"]).returncode != 0
+        # A pod reaches the API server at the `kubernetes` Service's endpoint.
+        with open(f"{cp.dir}/ca.crt", encoding="utf-8") as fh:
+            out = workers[0].exec(["python3", "-c", API_FROM_A_POD, fh.read()], timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.split() == [cp.address, "6443", cp.address, "ok"], out.stdout
 
 
 class TestHeadRecreatedAgainstRedis:
@@ -195,3 +226,114 @@ class TestWithoutTheAnnotation:
         again = nshost.wait_for("a new head pod", lambda: next(
             (p for p in list(node_agent.pods.values()) if p.plan.role == "head" and p is not head), None), 240)
         assert again.exited.wait(180) and again.exit_code == 130, again.logs()[-3000:]
+
+
+# --- RayService ---------------------------------------------------------------------------------------
+RS = "/apis/ray.io/v1/namespaces/default/rayservices/seedcore-serve"
+# BuildServeServiceForRayService: <rayservice>-serve-svc, selecting ray.io/cluster and ray.io/serve=true
+SERVE_SVC = "seedcore-serve-serve-svc.default.svc.cluster.local"
+FEATURES = json.dumps({"features": [[1, 0]]})
+OUR_DEPLOY = re.compile(r"deploying \d+ (Serve )?application")  # seedcore-boot's line (node.py, serve.py)
+
+
+def condition(obj, kind):
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def rs_ready(cp):
+    """The RayService once its Ready condition is True (else None)."""
+    got = cp.client.get(RS)
+    return got if condition(got, "Ready").get("status") == "True" else None
+
+
+def rs_running(cp):
+    """The RayService once Ready with its application RUNNING on the active cluster (else None)."""
+    got = rs_ready(cp)
+    apps = (got or {}).get("status", {}).get("activeServiceStatus", {}).get("applicationStatuses") or {}
+    return got if apps and all(a.get("status") == "RUNNING" for a in apps.values()) else None
+
+
+def puts(cp):
+    """The serve configs the operator PUT to a dashboard, from its log (updateServeDeployment logs each
+    one before it sends it: "MULTI_APP json config")."""
+    return [line for line in list(cp.procs["ray-operator"].lines) if "MULTI_APP json config" in line]
+
+
+def rayclusters(cp):
+    return [c["metadata"]["name"] for c in cp.client.get("/apis/ray.io/v1/namespaces/default/rayclusters")["items"]]
+
+
+def prediction(pod):
+    """The sample app's answer through the RayService's serve Service, from inside `pod`."""
+    status, text = http(pod, f"http://{SERVE_SVC}:8000/predict", "POST", FEATURES)
+    return json.loads(text) if status == 200 else None
+
+
+@pytest.fixture(scope="class")
+def rs(plane, node_agent):
+    cp = plane
+    cp.client.apply_file(os.path.join(DEPLOY, "rayservice.yaml"))
+    # The operator names the RayCluster it makes <rayservice>-<5 random> (v1.1.1: <rayservice>-raycluster-<5>).
+    name = nshost.wait_for("the operator's RayCluster", lambda: rayclusters(cp), 120)[0]
+    head, workers = wait_started(cp, node_agent, name, 2)
+    return cp, node_agent, name, head, workers
+
+
+class TestRayServiceUnderTheRealOperator:
+    AGENT = ("kserve", "10.212.4")
+
+    def test_the_operators_own_put_brings_the_app_running_and_the_rayservice_ready(self, rs):
+        cp, node_agent, name, head, workers = rs
+        try:
+            got = nshost.wait_for("the RayService Ready, its app RUNNING", lambda: rs_running(cp), 400, step=2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\noperator:\n{cp.logs('ray-operator', 40)}\nhead:\n{head.logs()[-3000:]}") \
+                from None
+        status = got["status"]
+        assert status["serviceStatus"] == "Running" and status["numServeEndpoints"] >= 1, status
+        active = status["activeServiceStatus"]
+        assert active["rayClusterName"] == name and list(active["applicationStatuses"]) == ["ml"], active
+        assert not (status.get("pendingServiceStatus") or {}).get("rayClusterName"), status
+        # The operator deployed it (its PUT, through the head Service's name from the control plane's host) ...
+        assert puts(cp) and all("version" in p and "default" in p for p in puts(cp)), cp.logs("ray-operator", 40)
+        # ... and the head nothing of its own: it said so, and the one application is serveConfigV2's.
+        log = head.logs()
+        assert "this head belongs to a RayService" in log and not OUR_DEPLOY.search(log), log[-3000:]
+        fqdn = f"{name}-head-svc.default.svc.cluster.local"
+        apps = applications(head, fqdn)
+        assert list(apps) == ["ml"], apps
+        config = apps["ml"]["deployed_app_config"]["deployments"][0]
+        assert config["num_replicas"] == 2 and config["user_config"]["version"] == "default", config
+        # The operator checked the head's Serve proxy at its pod IP (:8000/-/healthz) and labelled it for the
+        # serve Service, whose name a worker's request goes to.
+        nshost.wait_for("the head labelled for the serve Service", lambda: cp.client.get(
+            f"/api/v1/namespaces/default/pods/{head.plan.name}")["metadata"]["labels"].get("ray.io/serve") == "true",
+                        60)
+        answer = prediction(workers[0])
+        assert answer and answer["predictions"][0]["label"] == "positive" and answer["model_version"] == "default", \
+            answer
+        assert node_agent.errors == [] and all(cp.alive().values()), (node_agent.errors, cp.alive())
+
+    def test_a_changed_serveConfigV2_rolls_out_on_the_same_cluster(self, rs):
+        cp, node_agent, name, head, workers = rs
+        before = len(puts(cp))
+        config = cp.client.get(RS)["spec"]["serveConfigV2"]
+        changed = config.replace("weights: [1.0, -1.0]", "weights: [-1.0, 1.0]").replace("version: default",
+                                                                                            "version: v2")
+        assert changed.count("v2") == 1 and changed != config
+        cp.client.merge_patch(RS, {"spec": {"serveConfigV2": changed}})
+        # The operator's cached config differs: it PUTs the new one to the same cluster (no new RayCluster: the
+        # rayClusterConfig did not change), and the replicas take the new user_config.
+        answer = nshost.wait_for("the new model answering", lambda: (lambda a: a if a and a["model_version"] == "v2"
+                                                                     else None)(prediction(workers[1])), 300, step=2)
+        assert answer["predictions"][0]["label"] == "negative", answer
+        new = puts(cp)[before:]
+        assert new and all("v2" in p for p in new), new  # the new config PUT (again only if a PUT failed)
+        print(f"PUTs: {before} for the first config, {len(new)} for the changed one")
+        got = nshost.wait_for("the RayService Ready, its app RUNNING", lambda: rs_running(cp), 120, step=2)
+        assert got["status"]["activeServiceStatus"]["rayClusterName"] == name
+        assert rayclusters(cp) == [name]
+        assert ready_pods(cp, node_agent, "worker", 2, name) == workers  # the same pods, never restarted
+        assert all(p.restarts == 0 and not p.exited.is_set() for p in [head, *workers])
+        assert not OUR_DEPLOY.search(head.logs())
+        assert node_agent.errors == [], node_agent.errors

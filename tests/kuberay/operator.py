@@ -158,7 +158,10 @@ class Operator:
         labels.update({"ray.io/cluster": self.cluster, "ray.io/node-type": role, "ray.io/group": group,
                        "ray.io/identifier": f"{self.cluster}-{role}", "ray.io/is-ray-node": "yes"})
         if self.crd == "RayService":
-            labels["ray.io/serve"] = "true"
+            # BuildPod: a worker is in the serve Service whenever Ready (its readiness probe checks the proxy); a
+            # head starts out of it, and the RayService controller labels it "true" once its proxy answers
+            # GET <pod IP>:8000/-/healthz (labelHeadPodForServeStatus; v1.6.2: updateHeadPodServeLabel).
+            labels["ray.io/serve"] = "false" if role == "head" else "true"
         user = pod_spec["containers"]
         ray = self._container(user[0], name, {"ray.io/cluster": self.cluster})
         params = start_params(role, dict(spec.get("rayStartParams") or {}), user[0].get("resources") or {},

@@ -1,6 +1,7 @@
 """The emulated KubeRay (tests/kuberay/) behaves as KubeRay v1.1.1 does (its pod.go, as summarised there): the pure
 parts, checked before the e2e tests rely on them."""
 
+import os
 import random
 import socket
 import struct
@@ -49,6 +50,13 @@ def test_default_probes_hard_code_kuberays_ports_and_timeouts():
     assert (ready.timeout, ready.period, ready.failure, live.failure) == (1, 5, 10, 120)
     worker_ready, _ = operator.default_probes("worker", rayservice=True)
     assert "localhost:8000/-/healthz" in worker_ready.command[-1] and worker_ready.failure == 1
+
+
+def test_a_rayservice_head_starts_outside_the_serve_service_and_its_workers_inside():
+    deploy = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "deploy",
+                          "kuberay")
+    op = operator.Operator(operator.documents(os.path.join(deploy, "rayservice.yaml")))
+    assert op.head().labels["ray.io/serve"] == "false" and op.worker().labels["ray.io/serve"] == "true"
 
 
 def test_k8s_variable_expansion():
