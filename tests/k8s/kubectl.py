@@ -18,15 +18,21 @@ def run(client, line, cwd, namespace="default"):
     argv = shlex.split(line)
     assert argv[0] == "kubectl", line
     if argv[1:4] == ["create", "secret", "generic"]:
-        name, data = argv[4], {}
+        files = {}
         for arg in argv[5:]:
             assert arg.startswith("--from-file="), f"not supported here: {arg} ({line})"
             key, _, path = arg[len("--from-file="):].rpartition("=")
-            path = os.path.join(cwd, path)
-            with open(path, "rb") as fh:
-                data[key or os.path.basename(path)] = base64.b64encode(fh.read()).decode()
-        return client.request("POST", api.path_of("Secret", namespace=namespace), {
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque", "data": data})
+            files[key or os.path.basename(path)] = os.path.join(cwd, path)
+        return client.request("POST", api.path_of("Secret", namespace=namespace), secret(argv[4], files))
     if argv[1:3] == ["apply", "-f"] and len(argv) == 4:
         return client.apply_file(os.path.join(cwd, argv[3]), namespace)
     raise AssertionError(f"not a kubectl command this test knows: {line}")
+
+
+def secret(name, files):
+    """The Secret `kubectl create secret generic NAME --from-file=KEY=PATH ...` sends: files {key: path}."""
+    data = {}
+    for key, path in files.items():
+        with open(path, "rb") as fh:
+            data[key] = base64.b64encode(fh.read()).decode()
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque", "data": data}
