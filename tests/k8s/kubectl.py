@@ -15,7 +15,7 @@ from tests.k8s import api
 
 def run(client, line, cwd, namespace="default"):
     """Do one kubectl command line (as the docs write it) against `client`; paths relative to `cwd`."""
-    argv = shlex.split(line)
+    argv = shlex.split(line, comments=True)
     assert argv[0] == "kubectl", line
     if argv[1:4] == ["create", "secret", "generic"]:
         files = {}
