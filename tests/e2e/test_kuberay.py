@@ -19,6 +19,7 @@ import yaml
 
 from tests import nshost
 from tests.e2e.test_docker import REPO, _engine_or_skip
+from tests.k8s import kubectl
 from tests.kuberay import kubelet, operator
 from tests.sharedstacks import shared
 
@@ -392,9 +393,7 @@ def test_a_tls_raycluster_forms_and_refuses_a_client_without_a_certificate(engin
     assert out.returncode == 0, out.stderr
 
     def with_secret(docs):  # what `kubectl create secret generic seedcore-ca --from-file=...` makes
-        files = {name: (ca / name).read_text() for name in ("ca.crt", "ca.key")}
-        return docs + [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "seedcore-ca"},
-                        "stringData": files}]
+        return docs + [kubectl.secret("seedcore-ca", {name: str(ca / name) for name in ("ca.crt", "ca.key")})]
 
     op, k = cluster(tmp_path_factory, "raycluster-tls.yaml", "kr7", "10.211.7", with_secret)
     try:

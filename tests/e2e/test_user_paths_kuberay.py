@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e import userpaths
 from tests.e2e.test_kuberay import cluster, engine, rc  # noqa: F401  (engine, rc: fixtures, used by name)
+from tests.k8s import kubectl
 
 pytestmark = pytest.mark.e2e
 
@@ -28,8 +29,7 @@ def with_tls(engine, tmp_path_factory):  # noqa: F811
     assert out.returncode == 0, out.stderr
 
     def with_secret(docs):  # what `kubectl create secret generic seedcore-ca --from-file=...` makes
-        return docs + [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "seedcore-ca"},
-                        "stringData": {n: (ca / n).read_text() for n in ("ca.crt", "ca.key")}}]
+        return docs + [kubectl.secret("seedcore-ca", {n: str(ca / n) for n in ("ca.crt", "ca.key")})]
 
     op, k = cluster(tmp_path_factory, "raycluster-tls.yaml", "up2", "10.211.22", with_secret)
     try:
