@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Builds what tests/k8s/node.py needs to run pods with the real kubelet (containerd and the CNI plugins come
+# from Debian: apt-get install containerd containernetworking-plugins):
+# - kubelet from k8s.io/kubernetes at the control plane's release, by build.sh's recipe (a throwaway module
+#   that replaces every staging module with its published v0.Y.Z), into the same version-keyed directory;
+# - two offline stand-in binaries (static, standard library only): `pause`, the pod sandbox image
+#   (registry.k8s.io/pause cannot be pulled here), and `hello`, a one-pod workload (an HTTP server that
+#   answers with its pod's name). node.py wraps each into an OCI image and imports it into containerd.
+# Not part of build.sh or CI (yet): the lead decides. Test tooling only, cached outside the repo.
+#
+#   bash tests/k8s/kubelet.sh          # build what is missing, print the paths
+#   bash tests/k8s/kubelet.sh --print  # only print them (exit 1 if something is missing)
+set -euo pipefail
+
+KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.35.4}
+
+cache=${SEEDCORE_CI_CACHE:-/var/cache/seedcore-boot-ci}/go
+k8s_dir=$cache/kubernetes-$KUBERNETES_VERSION
+export GOMODCACHE=$cache/mod GOCACHE=$cache/build GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
+export GOPROXY=${GOPROXY:-https://proxy.golang.org}
+
+# The stand-ins' source; its hash keys their cache directory.
+read -r -d '' PAUSE_GO <<'EOF' || true
+// The pod sandbox: holds the pod's namespaces, reaps orphans, exits 0 on SIGINT/SIGTERM.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range sigs {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}
+EOF
+read -r -d '' HELLO_GO <<'EOF' || true
+// A pod's workload: answers GET / on :8080 with "hello from $POD_NAME"; exits 0 on SIGTERM.
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	name := os.Getenv("POD_NAME")
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "hello from %s", name) })
+	go func() {
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM)
+		<-sigs
+		fmt.Println("hello: SIGTERM, exiting")
+		os.Exit(0)
+	}()
+	fmt.Println("hello: serving on :8080 as", name)
+	if err := http.ListenAndServe(":8080", nil); err != nil {
+		fmt.Println("hello:", err)
+		os.Exit(1)
+	}
+}
+EOF
+standins_dir=$cache/kubelet-standins-$(printf '%s\n%s\n' "$PAUSE_GO" "$HELLO_GO" | sha256sum | cut -c1-12)
+
+complete() {
+  [[ -x $k8s_dir/bin/kubelet && -x $standins_dir/pause && -x $standins_dir/hello ]]
+}
+
+print_paths() {
+  echo "KUBELET=$k8s_dir/bin/kubelet"
+  echo "STANDINS=$standins_dir"
+}
+
+if [[ ${1:-} == --print ]]; then
+  complete || { echo "tests/k8s/kubelet.sh: binaries missing under $cache; run bash tests/k8s/kubelet.sh" >&2; exit 1; }
+  print_paths
+  exit 0
+fi
+
+command -v go >/dev/null || { echo "tests/k8s/kubelet.sh: no go on PATH; install Go 1.26" >&2; exit 1; }
+
+timed() {
+  local what=$1 start=$SECONDS
+  shift
+  nice -n 19 "$@"
+  echo "tests/k8s/kubelet.sh: $what built in $((SECONDS - start)) s" >&2
+}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if [[ ! -x $k8s_dir/bin/kubelet ]]; then
+  mod=$work/k8s
+  mkdir -p "$mod" "$k8s_dir/bin"
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
+  staging_version=v0.${KUBERNETES_VERSION#v1.}
+  {
+    echo "module seedcore-boot-ci/kubelet"
+    echo "go 1.26"
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/.*#replace \1 => \1 '"$staging_version"'#p' "$gomod"
+  } >"$mod/go.mod"
+  printf '%s\n' '//go:build tools' 'package tools' 'import _ "k8s.io/kubernetes/cmd/kubelet/app"' >"$mod/tools.go"
+  pkg=k8s.io/component-base/version
+  ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1"
+  ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION") -X $pkg.gitTreeState=clean"
+  (
+    cd "$mod"
+    timed "module graph for kubelet $KUBERNETES_VERSION" go mod tidy
+    timed "kubelet $KUBERNETES_VERSION" go build -trimpath -ldflags="$ldflags" -o "$work/kubelet" \
+      k8s.io/kubernetes/cmd/kubelet
+  )
+  mv "$work/kubelet" "$k8s_dir/bin/kubelet"
+fi
+
+if ! complete; then
+  mkdir -p "$work/pause" "$work/hello" "$standins_dir"
+  printf '%s\n' "$PAUSE_GO" >"$work/pause/main.go"
+  printf '%s\n' "$HELLO_GO" >"$work/hello/main.go"
+  printf 'module seedcore-boot-ci/standins\ngo 1.26\n' >"$work/go.mod"
+  (
+    cd "$work"
+    for b in pause hello; do timed "$b" go build -trimpath -ldflags='-s -w' -o "$work/bin/$b" "./$b"; done
+  )
+  mv "$work/bin/pause" "$work/bin/hello" "$standins_dir/"
+fi
+
+print_paths
