@@ -64,10 +64,10 @@ while True:
 """
 
 
-def binaries():
-    """{"KUBERAY_BIN": dir, "KUBERNETES_BIN": dir, "GOMODCACHE": dir} from build.sh --print, or None if the
-    binaries are not built."""
-    out = subprocess.run(["bash", os.path.join(HERE, "build.sh"), "--print"], capture_output=True, text=True,
+def binaries(script="build.sh"):
+    """{"KUBERAY_BIN": dir, "KUBERNETES_BIN": dir, "GOMODCACHE": dir} from build.sh --print (or what another
+    build script of this directory prints, node.py's kubelet.sh), or None if the binaries are not built."""
+    out = subprocess.run(["bash", os.path.join(HERE, script), "--print"], capture_output=True, text=True,
                          timeout=60)
     if out.returncode != 0:
         return None

@@ -70,8 +70,8 @@ def test_a_pod_runs_ready_on_the_real_kubelet_and_goes_away_when_deleted(plane):
     assert "hello: serving on :8080 as hello" in cp.client.request("GET", f"{path}/log")
     # The limit as the kubelet and runc applied it: a Guaranteed pod's cgroup under the node's own root.
     pod_cgroup = f"/sys/fs/cgroup/memory{n.cgroup_root}/kubepods/pod{pod['metadata']['uid']}"
-    limits = {f: open(f, encoding="utf-8").read().strip()
-              for f in glob.glob(f"{pod_cgroup}/memory.limit_in_bytes") + glob.glob(f"{pod_cgroup}/*/memory.limit_in_bytes")}
+    files = glob.glob(f"{pod_cgroup}/memory.limit_in_bytes") + glob.glob(f"{pod_cgroup}/*/memory.limit_in_bytes")
+    limits = {f: open(f, encoding="utf-8").read().strip() for f in files}
     assert limits.get(f"{pod_cgroup}/memory.limit_in_bytes") == str(MEMORY), limits
     assert list(limits.values()).count(str(MEMORY)) == 2, limits  # the pod's and its container's (not pause's)
 

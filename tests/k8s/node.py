@@ -3,10 +3,11 @@ plugins (containernetworking-plugins), on the control plane's own throwaway host
 kubelet reaches the API server on 127.0.0.1 and the API server reaches the kubelet, and nothing of it is on
 the machine's network. What it took on this machine (docs/kubelet-findings.md):
 
-- The host's /run and /var/lib get tmpfs mounts of their own: containerd's shim sockets
-  (/run/containerd/s) and pod network namespaces (/run/netns), the CNI result cache (/var/lib/cni) and the
-  kubelet's device-plugin socket (/var/lib/kubelet/device-plugins, fixed whatever --root-dir says) are then
-  the host's own and vanish with it.
+- The host's /run, /var/lib and /var/log get tmpfs mounts of their own: containerd's shim sockets
+  (/run/containerd/s) and pod network namespaces (/run/netns), the CNI result cache (/var/lib/cni), the
+  kubelet's device-plugin socket (/var/lib/kubelet/device-plugins) and its links to container logs
+  (/var/log/containers; both fixed whatever --root-dir and podLogsDir say) are then the host's own and
+  vanish with it.
 - The node's address is on a veth pair inside the host (the kubelet refuses a loopback node IP; the kernel
   has no dummy links). Pods get 10.244.0.0/24 on the CNI bridge cni0, also inside the host.
 - Root here lacks CAP_SYS_RESOURCE, so no process may lower its oom_score_adj: runc's nsexec dies on the
@@ -28,15 +29,14 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 
 import psutil
 import yaml
 
-from tests import nshost
+from tests import dockerhosts, nshost
+from tests.k8s import cluster
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 CNI_BIN = "/usr/lib/cni"  # Debian's containernetworking-plugins
 ADDRESS = "10.250.0.1"
 POD_SUBNET = "10.244.0.0/24"
@@ -47,11 +47,7 @@ CGROUPS = "/sys/fs/cgroup"
 
 def binaries():
     """{"KUBELET": path, "STANDINS": dir} from kubelet.sh --print, or None if not built."""
-    out = subprocess.run(["bash", os.path.join(HERE, "kubelet.sh"), "--print"], capture_output=True, text=True,
-                         timeout=60)
-    if out.returncode != 0:
-        return None
-    return dict(line.split("=", 1) for line in out.stdout.split())
+    return cluster.binaries("kubelet.sh")
 
 
 def missing():
@@ -189,8 +185,8 @@ class KubeletNode:
         d = self.dir
         for sub in ("containerd", "cni", "ipam", "pod-logs", "kubelet", "images"):
             os.makedirs(f"{d}/{sub}", exist_ok=True)
-        # Only inside the host (its mount namespace is private): nothing lands on the machine's /run, /var/lib.
-        for target in ("/run", "/var/lib"):
+        # Only inside the host (its mount namespace is private): nothing lands on the machine's /run, /var.
+        for target in ("/run", "/var/lib", "/var/log"):
             self.host.sh("mount", "-t", "tmpfs", "tmpfs", target)
         self.host.ip("link", "add", "node0", "type", "veth", "peer", "name", "node0p")
         self.host.ip("addr", "add", f"{ADDRESS}/24", "dev", "node0")
@@ -248,10 +244,5 @@ class KubeletNode:
                 doomed += [*shim.children(recursive=True), shim]
             except psutil.Error:
                 pass
-        for proc in doomed:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(doomed, timeout=30)
+        dockerhosts._kill(doomed)
         remove_cgroups(self.cgroup_root)
