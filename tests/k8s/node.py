@@ -173,7 +173,7 @@ class KubeletNode:
     def __init__(self, cp, bins, name="node1"):
         self.cp, self.host, self.bins, self.name = cp, cp.host, bins, name
         self.dir = f"{cp.dir}/{name}"  # under the control plane's directory: cp.close() removes it
-        self.cgroup_root = f"/seedcore-{os.path.basename(cp.dir)}-{name}"
+        self.cgroup_root = f"/{os.path.basename(cp.dir)}-{name}"  # /seedcore-<name>-<random>-node1
         self.procs = {}
         try:
             self._start()
