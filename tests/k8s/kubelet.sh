@@ -3,10 +3,11 @@
 # from Debian: apt-get install containerd containernetworking-plugins):
 # - kubelet from k8s.io/kubernetes at the control plane's release, by build.sh's recipe (a throwaway module
 #   that replaces every staging module with its published v0.Y.Z), into the same version-keyed directory;
-# - two offline stand-in binaries (static, standard library only): `pause`, the pod sandbox image
-#   (registry.k8s.io/pause cannot be pulled here), and `hello`, a one-pod workload (an HTTP server that
-#   answers with its pod's name). node.py wraps each into an OCI image and imports it into containerd.
-# Not part of build.sh or CI (yet): the lead decides. Test tooling only, cached outside the repo.
+# - an offline stand-in binary (static, standard library only): `pause`, the pod sandbox image
+#   (registry.k8s.io/pause cannot be pulled here). node.py wraps it into an OCI image and imports it into
+#   containerd.
+# scripts/test runs it after build.sh. Test tooling only, cached outside the repo, keyed by version (the
+# kubelet) and by source (pause): with both present it builds nothing and needs no Go.
 #
 #   bash tests/k8s/kubelet.sh          # build what is missing, print the paths
 #   bash tests/k8s/kubelet.sh --print  # only print them (exit 1 if something is missing)
@@ -46,39 +47,10 @@ func main() {
 	}
 }
 EOF
-read -r -d '' HELLO_GO <<'EOF' || true
-// A pod's workload: answers GET / on :8080 with "hello from $POD_NAME"; exits 0 on SIGTERM.
-package main
-
-import (
-	"fmt"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-)
-
-func main() {
-	name := os.Getenv("POD_NAME")
-	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "hello from %s", name) })
-	go func() {
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGTERM)
-		<-sigs
-		fmt.Println("hello: SIGTERM, exiting")
-		os.Exit(0)
-	}()
-	fmt.Println("hello: serving on :8080 as", name)
-	if err := http.ListenAndServe(":8080", nil); err != nil {
-		fmt.Println("hello:", err)
-		os.Exit(1)
-	}
-}
-EOF
-standins_dir=$cache/kubelet-standins-$(printf '%s\n%s\n' "$PAUSE_GO" "$HELLO_GO" | sha256sum | cut -c1-12)
+standins_dir=$cache/kubelet-standins-$(printf '%s\n' "$PAUSE_GO" | sha256sum | cut -c1-12)
 
 complete() {
-  [[ -x $k8s_dir/bin/kubelet && -x $standins_dir/pause && -x $standins_dir/hello ]]
+  [[ -x $k8s_dir/bin/kubelet && -x $standins_dir/pause ]]
 }
 
 print_paths() {
@@ -88,6 +60,8 @@ print_paths() {
 
 if [[ ${1:-} == --print ]]; then
   complete || { echo "tests/k8s/kubelet.sh: binaries missing under $cache; run bash tests/k8s/kubelet.sh" >&2; exit 1; }
+fi
+if complete; then
   print_paths
   exit 0
 fi
@@ -129,15 +103,14 @@ if [[ ! -x $k8s_dir/bin/kubelet ]]; then
 fi
 
 if ! complete; then
-  mkdir -p "$work/pause" "$work/hello" "$standins_dir"
+  mkdir -p "$work/pause" "$standins_dir"
   printf '%s\n' "$PAUSE_GO" >"$work/pause/main.go"
-  printf '%s\n' "$HELLO_GO" >"$work/hello/main.go"
   printf 'module seedcore-boot-ci/standins\ngo 1.26\n' >"$work/go.mod"
   (
     cd "$work"
-    for b in pause hello; do timed "$b" go build -trimpath -ldflags='-s -w' -o "$work/bin/$b" "./$b"; done
+    timed pause go build -trimpath -ldflags='-s -w' -o "$work/bin/pause" ./pause
   )
-  mv "$work/bin/pause" "$work/bin/hello" "$standins_dir/"
+  mv "$work/bin/pause" "$standins_dir/"
 fi
 
 print_paths

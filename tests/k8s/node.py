@@ -20,8 +20,11 @@ the machine's network. What it took on this machine (docs/kubelet-findings.md):
   for the kubelet, so the kubelet's own API (logs, exec) admits anonymous requests: it listens on the node
   address only, inside the host.
 - Images: no registry is reachable. The sandbox image is kubelet.sh's `pause` stand-in wrapped in an OCI
-  image tagged as the name containerd's CRI config uses; workloads likewise (`hello`), imported with
-  `ctr -n k8s.io images import`, pods use imagePullPolicy: Never.
+  image tagged as the name containerd's CRI config uses, imported with `ctr -n k8s.io images import`;
+  workloads likewise (import_image: a `docker save` tar), pods use imagePullPolicy: Never.
+- Cluster DNS: tests/kuberay/dns.py on the host, fed from the real EndpointSlices (svcdns.py), answers on
+  every address of the host, the CNI bridge's gateway among them: the kubelet's clusterDNS, so pods resolve
+  <service>.<ns>.svc.cluster.local (a headless Service's name resolves to a pod; no kube-proxy).
 """
 
 import hashlib
@@ -35,13 +38,13 @@ import psutil
 import yaml
 
 from tests import dockerhosts, nshost
-from tests.k8s import cluster
+from tests.k8s import cluster, svcdns
 
 CNI_BIN = "/usr/lib/cni"  # Debian's containernetworking-plugins
 ADDRESS = "10.250.0.1"
 POD_SUBNET = "10.244.0.0/24"
 SANDBOX_IMAGE = "registry.k8s.io/pause:3.6"  # the default of containerd 1.6's CRI plugin
-HELLO_IMAGE = "docker.io/seedcore-test/hello:1"  # the CRI normalizes names: a short one is docker.io/...
+GATEWAY = "10.244.0.1"  # the bridge plugin's gateway address on cni0 (isGateway), the pods' default route
 CGROUPS = "/sys/fs/cgroup"
 
 
@@ -141,7 +144,8 @@ def kubelet_config(d, ca_file, cgroup_root):
         "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False},
                            "x509": {"clientCAFile": ca_file}},
         "authorization": {"mode": "AlwaysAllow"},
-        "podLogsDir": f"{d}/pod-logs", "clusterDomain": "cluster.local", "resolvConf": "",
+        "podLogsDir": f"{d}/pod-logs", "clusterDomain": "cluster.local", "clusterDNS": [GATEWAY],
+        "resolvConf": "",
         "serializeImagePulls": False}
 
 
@@ -174,7 +178,7 @@ class KubeletNode:
         self.cp, self.host, self.bins, self.name = cp, cp.host, bins, name
         self.dir = f"{cp.dir}/{name}"  # under the control plane's directory: cp.close() removes it
         self.cgroup_root = f"/{os.path.basename(cp.dir)}-{name}"  # /seedcore-<name>-<random>-node1
-        self.procs = {}
+        self.procs, self.dns = {}, None
         try:
             self._start()
         except BaseException:
@@ -205,16 +209,20 @@ class KubeletNode:
 
         self.procs["containerd"] = self.host.spawn(["containerd", "--config", f"{d}/containerd.toml"])
         self.procs["containerd"].wait_line("containerd successfully booted", 60)
-        for binary, image in (("pause", SANDBOX_IMAGE), ("hello", HELLO_IMAGE)):
-            tar = f"{d}/images/{binary}.tar"
-            oci_image(os.path.join(self.bins["STANDINS"], binary), image, tar)
-            self.ctr("images", "import", tar)
+        oci_image(os.path.join(self.bins["STANDINS"], "pause"), SANDBOX_IMAGE, f"{d}/images/pause.tar")
+        self.import_image(f"{d}/images/pause.tar")
+        self.dns = svcdns.Server(self.host, self.cp.client, d)
 
         self.procs["kubelet"] = self.host.spawn([
             self.bins["KUBELET"], "--config", f"{d}/kubelet.yaml", "--kubeconfig", f"{self.cp.dir}/kubeconfig",
             "--root-dir", f"{d}/kubelet", "--cert-dir", f"{d}/kubelet/pki", "--hostname-override", self.name,
             "--node-ip", ADDRESS, "-v=1"])
         nshost.wait_for(f"node {self.name} Ready", self.ready, 120)
+
+    def import_image(self, tar, timeout=900):
+        """An image tar (OCI layout or `docker save`) into containerd's k8s.io namespace, where the CRI sees
+        it. Its name must be the full one (docker.io/...): the CRI normalizes a pod's short image name."""
+        self.ctr("images", "import", tar, timeout=timeout)
 
     def ctr(self, *args, timeout=120):
         out = self.host.run(["ctr", "--address", f"{self.dir}/containerd.sock", "--namespace", "k8s.io", *args],
@@ -235,6 +243,8 @@ class KubeletNode:
     def close(self):
         """Ends the kubelet, containerd and every pod of this node (containerd's shims outlive containerd:
         they are children of the host's PID 1), then removes the node's cgroups."""
+        if self.dns:
+            self.dns.close()
         for name in ("kubelet", "containerd"):
             if name in self.procs:
                 self.procs[name].kill()
