@@ -14,7 +14,6 @@
   securityContext is --user, --group-add (fsGroup), --cap-drop, no-new-privileges.
 """
 
-import json
 import os
 import shutil
 import subprocess
