@@ -43,13 +43,8 @@ fi
 
 command -v go >/dev/null || { echo "tests/k8s/build.sh: no go on PATH; install Go 1.26" >&2; exit 1; }
 
-# Two shared cores: every compile runs at the lowest priority; times go to stderr for the CI log.
-timed() {
-  local what=$1 start=$SECONDS
-  shift
-  nice -n 19 "$@"
-  echo "tests/k8s/build.sh: $what built in $((SECONDS - start)) s" >&2
-}
+# shellcheck source=tests/k8s/gomodule.sh
+. "$(dirname "$0")/gomodule.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -63,30 +58,14 @@ if [[ ! -x $kuberay_dir/bin/ray-operator ]]; then
 fi
 
 if ! complete; then
-  # k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with ./staging paths that a
-  # dependent module cannot see: a throwaway module requires it and points every staging module at its
-  # published v0.Y.Z instead, the same release line.
   mod=$work/k8s
-  mkdir -p "$mod/etcd" "$k8s_dir/bin"
-  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
-  staging_version=v0.${KUBERNETES_VERSION#v1.}
-  {
-    echo "module seedcore-boot-ci/k8s"
-    echo "go 1.26"
-    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
-    sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/.*#replace \1 => \1 '"$staging_version"'#p' "$gomod"
-  } >"$mod/go.mod"
+  k8s_module "$mod" seedcore-boot-ci/k8s k8s.io/kubernetes/cmd/kube-apiserver/app \
+    k8s.io/kubernetes/cmd/kube-controller-manager/app k8s.io/kubernetes/cmd/kube-scheduler/app
   # etcd: the etcdmain of the go.etcd.io/etcd/server/v3 that this Kubernetes release requires.
+  mkdir -p "$mod/etcd" "$k8s_dir/bin"
   printf '%s\n' 'package main' 'import ("os"; "go.etcd.io/etcd/server/v3/etcdmain")' \
     'func main() { etcdmain.Main(os.Args) }' >"$mod/etcd/main.go"
-  # The commands are main packages (not importable); their app packages keep go mod tidy from dropping
-  # the requirement.
-  printf '%s\n' '//go:build tools' 'package tools' 'import (' \
-    '_ "k8s.io/kubernetes/cmd/kube-apiserver/app"' '_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"' \
-    '_ "k8s.io/kubernetes/cmd/kube-scheduler/app"' ')' >"$mod/tools.go"
-  pkg=k8s.io/component-base/version
-  ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1"
-  ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION") -X $pkg.gitTreeState=clean"
+  ldflags=$(k8s_ldflags)
   (
     cd "$mod"
     timed "module graph for kubernetes $KUBERNETES_VERSION" go mod tidy

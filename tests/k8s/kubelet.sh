@@ -68,31 +68,17 @@ fi
 
 command -v go >/dev/null || { echo "tests/k8s/kubelet.sh: no go on PATH; install Go 1.26" >&2; exit 1; }
 
-timed() {
-  local what=$1 start=$SECONDS
-  shift
-  nice -n 19 "$@"
-  echo "tests/k8s/kubelet.sh: $what built in $((SECONDS - start)) s" >&2
-}
+# shellcheck source=tests/k8s/gomodule.sh
+. "$(dirname "$0")/gomodule.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 if [[ ! -x $k8s_dir/bin/kubelet ]]; then
   mod=$work/k8s
-  mkdir -p "$mod" "$k8s_dir/bin"
-  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
-  staging_version=v0.${KUBERNETES_VERSION#v1.}
-  {
-    echo "module seedcore-boot-ci/kubelet"
-    echo "go 1.26"
-    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
-    sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/.*#replace \1 => \1 '"$staging_version"'#p' "$gomod"
-  } >"$mod/go.mod"
-  printf '%s\n' '//go:build tools' 'package tools' 'import _ "k8s.io/kubernetes/cmd/kubelet/app"' >"$mod/tools.go"
-  pkg=k8s.io/component-base/version
-  ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1"
-  ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION") -X $pkg.gitTreeState=clean"
+  mkdir -p "$k8s_dir/bin"
+  k8s_module "$mod" seedcore-boot-ci/kubelet k8s.io/kubernetes/cmd/kubelet/app
+  ldflags=$(k8s_ldflags)
   (
     cd "$mod"
     timed "module graph for kubelet $KUBERNETES_VERSION" go mod tidy
