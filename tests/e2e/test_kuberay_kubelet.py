@@ -156,6 +156,7 @@ def test_logs_through_the_kubelet_the_limits_in_the_cgroups_and_nothing_left_aft
     # The RayCluster deleted: the garbage collector deletes its pods, the kubelet stops them (SIGTERM, the
     # grace period) and removes them from the API; no process is left in any pod's cgroup of the node (pod
     # processes live in pid namespaces of their own: their cgroups are where the kubelet and runc put them).
+    assert _pod_processes(n), "no process found in the node's pod cgroups while its pods run"
     cp.client.delete(RC)
     nshost.wait_for("the pods gone from the API", lambda: not pods_api(cp, **{"ray.io/cluster": "seedcore"}), 300)
     nshost.wait_for("no process left in the node's pod cgroups", lambda: not _pod_processes(n), 120)
