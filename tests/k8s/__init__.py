@@ -1,3 +1,5 @@
-"""The real KubeRay operator on a real Kubernetes control plane, for tests/e2e/test_kuberay_real.py: build.sh builds
-them from the Go module proxy, cluster.py runs them on a throwaway host, agent.py is the node agent that runs
-their pods (the kubelet emulation of tests/kuberay/), api.py the client, certs.py the keys."""
+"""The real KubeRay operator on a real Kubernetes control plane, for tests/e2e/test_kuberay_real.py and
+test_kuberay_kubelet.py: build.sh (and kubelet.sh, sharing gomodule.sh) builds them from the Go module proxy,
+cluster.py runs them on a throwaway host, agent.py is the node agent that runs their pods (the kubelet
+emulation of tests/kuberay/), node.py a node of the real kubelet, svcdns.py the cluster DNS both feed from the
+EndpointSlices, api.py the client (podexec.py its exec), certs.py the keys."""

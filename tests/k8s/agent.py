@@ -11,9 +11,7 @@ from the API instead of from the emulated operator.
   container states to the pod's status subresource, as the kubelet does.
 - A pod given a deletionTimestamp is stopped with its grace period, then removed from the API (the kubelet's
   final delete with grace 0).
-- Cluster DNS (tests/kuberay/dns.py) answers <service>.<ns>.svc.cluster.local with the first ready address
-  of the Service's EndpointSlices (made by the real endpointslice controller from the pods' status).
-  Not emulated: a ClusterIP's virtual IP (no kube-proxy): the name resolves to a pod's address.
+- Cluster DNS (tests/kuberay/dns.py) fed from the real EndpointSlices (svcdns.py).
 - Every container gets KUBERNETES_SERVICE_HOST/PORT (the kubelet's service links) unless its env sets them:
   the `kubernetes` Service's endpoint from its EndpointSlice (the API server on the control plane's link,
   cluster.py), not the ClusterIP, which nothing routes here.
@@ -24,7 +22,7 @@ import datetime
 import threading
 import time
 
-from tests.k8s import api
+from tests.k8s import api, svcdns
 from tests.kuberay import kubelet, operator
 
 
@@ -213,14 +211,9 @@ class NodeAgent(kubelet.Kubelet):
             self.pushed[running.plan.name] = status
 
     def _sync_dns(self):
-        slices = self.client.get("/apis/discovery.k8s.io/v1/endpointslices")["items"]
-        self.service_env = api_service_env(slices)
-        records = {}
-        for s in slices:
-            svc = (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name")
-            for ep in s.get("endpoints") or []:
-                if svc and (ep.get("conditions") or {}).get("ready", True) and ep.get("addresses"):
-                    records.setdefault(f"{svc}.{s['metadata']['namespace']}.svc.{operator.DOMAIN}", ep["addresses"][0])
+        found = svcdns.slices(self.client)
+        self.service_env = api_service_env(found)
+        records = svcdns.records(found)
         with self._lock:
             self._write_records(records)
 

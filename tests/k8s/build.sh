@@ -35,14 +35,11 @@ print_dirs() {
   echo "GOMODCACHE=$GOMODCACHE"
 }
 
-# One build at a time, and --print waits for a build under way: scripts/test runs this build in the
-# background while the rest of the suite runs, and the tests that need the binaries ask --print last.
-mkdir -p "$cache"
-exec 9>>"$cache/.lock"
+# shellcheck source=tests/k8s/gomodule.sh
+. "$(dirname "$0")/gomodule.sh"
+hold_lock "$cache"
 
 if [[ ${1:-} == --print ]]; then
-  wait_s=${SEEDCORE_GO_BUILD_WAIT:-5400}
-  flock -w "$wait_s" 9 || { echo "tests/k8s/build.sh: a build still holds $cache/.lock after $wait_s s" >&2; exit 1; }
   complete || { echo "tests/k8s/build.sh: binaries missing under $cache; run bash tests/k8s/build.sh" \
                      "(scripts/test's log of its build: $cache/build.log)" >&2; exit 1; }
   print_dirs
@@ -50,15 +47,7 @@ if [[ ${1:-} == --print ]]; then
 fi
 
 command -v go >/dev/null || { echo "tests/k8s/build.sh: no go on PATH; install Go 1.26" >&2; exit 1; }
-flock 9
 
-# Two shared cores: every compile runs at the lowest priority; times go to stderr for the CI log.
-timed() {
-  local what=$1 start=$SECONDS
-  shift
-  nice -n 19 "$@"
-  echo "tests/k8s/build.sh: $what built in $((SECONDS - start)) s" >&2
-}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -72,30 +61,14 @@ if [[ ! -x $kuberay_dir/bin/ray-operator ]]; then
 fi
 
 if ! complete; then
-  # k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with ./staging paths that a
-  # dependent module cannot see: a throwaway module requires it and points every staging module at its
-  # published v0.Y.Z instead, the same release line.
   mod=$work/k8s
-  mkdir -p "$mod/etcd" "$k8s_dir/bin"
-  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
-  staging_version=v0.${KUBERNETES_VERSION#v1.}
-  {
-    echo "module seedcore-boot-ci/k8s"
-    echo "go 1.26"
-    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
-    sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/.*#replace \1 => \1 '"$staging_version"'#p' "$gomod"
-  } >"$mod/go.mod"
+  k8s_module "$mod" seedcore-boot-ci/k8s k8s.io/kubernetes/cmd/kube-apiserver/app \
+    k8s.io/kubernetes/cmd/kube-controller-manager/app k8s.io/kubernetes/cmd/kube-scheduler/app
   # etcd: the etcdmain of the go.etcd.io/etcd/server/v3 that this Kubernetes release requires.
+  mkdir -p "$mod/etcd" "$k8s_dir/bin"
   printf '%s\n' 'package main' 'import ("os"; "go.etcd.io/etcd/server/v3/etcdmain")' \
     'func main() { etcdmain.Main(os.Args) }' >"$mod/etcd/main.go"
-  # The commands are main packages (not importable); their app packages keep go mod tidy from dropping
-  # the requirement.
-  printf '%s\n' '//go:build tools' 'package tools' 'import (' \
-    '_ "k8s.io/kubernetes/cmd/kube-apiserver/app"' '_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"' \
-    '_ "k8s.io/kubernetes/cmd/kube-scheduler/app"' ')' >"$mod/tools.go"
-  pkg=k8s.io/component-base/version
-  ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1"
-  ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION") -X $pkg.gitTreeState=clean"
+  ldflags=$(k8s_ldflags)
   (
     cd "$mod"
     timed "module graph for kubernetes $KUBERNETES_VERSION" go mod tidy
@@ -106,5 +79,9 @@ if ! complete; then
   )
   for b in "${k8s_bins[@]}"; do mv "$work/bin/$b" "$k8s_dir/bin/$b"; done
 fi
+
+# The real kubelet and its pause stand-in (tests/k8s/node.py), under the same lock (its paths to stderr,
+# so that this script's output stays the three lines above).
+bash "$(dirname "$0")/kubelet.sh" >&2
 
 print_dirs

@@ -9,6 +9,7 @@ Runs inside a container (stdlib only); the file is read on every query, so updat
 """
 
 import json
+import os
 import socket
 import struct
 import sys
@@ -31,6 +32,14 @@ def answer(query, records):
         return struct.pack(">HHHHHH", tid, 0x8400 | rd | 0x80, 1, 1, 0, 0) + question + rr
     rcode = 0 if ip else 3  # NOERROR with no answer, or NXDOMAIN
     return struct.pack(">HHHHHH", tid, 0x8400 | rd | 0x80 | rcode, 1, 0, 0, 0) + question
+
+
+def write_records(path, records):
+    """Replace the records file at once (a query never reads half of it); readable by the server's user."""
+    with open(f"{path}.tmp", "w", encoding="utf-8") as fh:
+        json.dump(records, fh)
+    os.chmod(f"{path}.tmp", 0o644)
+    os.replace(f"{path}.tmp", path)
 
 
 def main(path):

@@ -14,14 +14,13 @@
   securityContext is --user, --group-add (fsGroup), --cap-drop, no-new-privileges.
 """
 
-import json
 import os
 import shutil
 import subprocess
 import threading
 import time
 
-from . import operator
+from . import dns, operator
 
 DNS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns.py")
 DNS_IMAGE = "rayproject/ray:2.20.0-py310"  # the stand-in has python3; the DNS needs nothing else
@@ -63,11 +62,7 @@ class Kubelet:
 
     # --- Services ---------------------------------------------------------------------------------
     def _write_records(self, records):
-        tmp = f"{self.dir}/dns/records.json.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(records, fh)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, f"{self.dir}/dns/records.json")
+        dns.write_records(f"{self.dir}/dns/records.json", records)
 
     def _services(self):
         head = {"ray.io/cluster": self.op.cluster, "ray.io/node-type": "head"}

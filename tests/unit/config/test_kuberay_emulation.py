@@ -6,6 +6,7 @@ import random
 import socket
 import struct
 
+from tests import REPO
 from tests.kuberay import dns, operator
 
 
@@ -53,9 +54,7 @@ def test_default_probes_hard_code_kuberays_ports_and_timeouts():
 
 
 def test_a_rayservice_head_starts_outside_the_serve_service_and_its_workers_inside():
-    deploy = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "deploy",
-                          "kuberay")
-    op = operator.Operator(operator.documents(os.path.join(deploy, "rayservice.yaml")))
+    op = operator.Operator(operator.documents(os.path.join(REPO, "deploy", "kuberay", "rayservice.yaml")))
     assert op.head().labels["ray.io/serve"] == "false" and op.worker().labels["ray.io/serve"] == "true"
 
 
