@@ -39,7 +39,6 @@ APISERVER = "https://127.0.0.1:6443"
 # A TCP relay from a Unix socket to the API server, run on the host.
 _FORWARD = r"""
 import os, socket, sys, threading
-from tests import REPO
 path, port = sys.argv[1], int(sys.argv[2])
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 srv.bind(path)
