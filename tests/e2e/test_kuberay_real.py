@@ -39,9 +39,9 @@ def bins():
 
 
 @pytest.fixture(scope="class")
-def plane(bins):
+def plane(bins, request):
     """One control plane per scenario: each scenario's pods are the only ones its nodes run."""
-    cp = cluster.ControlPlane(bins)
+    cp = cluster.ControlPlane(bins, request.cls.AGENT[1])
     try:
         yield cp
     finally:
@@ -84,6 +84,7 @@ def node_agent(plane, tmp_path_factory, request):
     found = agent.NodeAgent(plane.client, tag, subnet, str(tmp_path_factory.mktemp(tag)),
                             kubelet_version=plane.kubernetes_version)
     try:
+        plane.link(found.network)  # the control plane on the pods' network, as in a cluster
         yield found
     finally:
         found.close()
@@ -96,6 +97,16 @@ def rc(plane, node_agent):
 
 
 FQDN = "seedcore-head-svc.default.svc.cluster.local"
+
+# From inside a pod: the API server where the kubelet's service links say, TLS checked against the cluster's
+# CA, and the `kubernetes` Service's name resolving to it.
+API_FROM_A_POD = r"""
+import os, socket, ssl, sys, urllib.request
+host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
+ctx = ssl.create_default_context(cadata=sys.argv[1])
+with urllib.request.urlopen(f"https://{host}:{port}/readyz", context=ctx, timeout=10) as r:
+    print(host, port, socket.gethostbyname("kubernetes.default.svc.cluster.local"), r.read().decode())
+"""
 
 
 class TestRayClusterUnderTheRealOperator:
@@ -136,6 +147,20 @@ class TestRayClusterUnderTheRealOperator:
         status, text = http(workers[0], f"http://{FQDN}:8000/predict", "POST", json.dumps({"features": [[1, 0]]}))
         assert status == 200 and "positive" in text, text
 
+    def test_the_control_plane_and_the_pods_reach_each_other_as_in_a_cluster(self, rc):
+        cp, node_agent, head, workers = rc
+        # What the operator does: the head Service's name through the cluster DNS, from the control plane's host.
+        status, text = cp.host.http(f"http://{FQDN}:8265/api/version")
+        assert status == 200 and "2.20.0" in text, text
+        # Its only way out is the pods' network: no default route (the kernel's lookup; nothing is sent).
+        routes = [line.split()[0] for line in cp.host.ip("-4", "route", "show").splitlines()]
+        assert routes == [f"{cp.subnet}.0/24"], routes
+        assert cp.host.run(["ip", "route", "get", "192.0.2.1"]).returncode != 0
+        # A pod reaches the API server at the `kubernetes` Service's endpoint.
+        with open(f"{cp.dir}/ca.crt", encoding="utf-8") as fh:
+            out = workers[0].exec(["python3", "-c", API_FROM_A_POD, fh.read()], timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.split() == [cp.address, "6443", cp.address, "ok"], out.stdout
 
 
 class TestHeadRecreatedAgainstRedis:

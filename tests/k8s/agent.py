@@ -18,6 +18,9 @@ from the API instead of from the emulated operator.
 - Cluster DNS (tests/kuberay/dns.py) answers <service>.<ns>.svc.cluster.local with the first ready address
   of the Service's EndpointSlices (made by the real endpointslice controller from the pods' status).
   Not emulated: a ClusterIP's virtual IP (no kube-proxy): the name resolves to a pod's address.
+- Every container gets KUBERNETES_SERVICE_HOST/PORT (the kubelet's service links) unless its env sets them:
+  the `kubernetes` Service's endpoint from its EndpointSlice (the API server on the control plane's link,
+  cluster.py), not the ClusterIP, which nothing routes here.
 """
 
 import base64
@@ -51,13 +54,32 @@ class _Resolver:
         return base64.b64decode(data[key]).decode()
 
 
-def plan_of(pod, client):
-    """An API Pod as the emulation's operator.Pod (what kubelet.RunningPod runs)."""
+def api_service_env(slices):
+    """KUBERNETES_SERVICE_HOST/PORT(_HTTPS) for the pods from the EndpointSlices: the `kubernetes` Service's
+    first ready endpoint in namespace default ({} while it has none)."""
+    for s in slices:
+        meta = s["metadata"]
+        if meta["namespace"] != "default" or (meta.get("labels") or {}).get("kubernetes.io/service-name") != \
+                "kubernetes":
+            continue
+        port = next((str(p["port"]) for p in s.get("ports") or [] if p.get("name") == "https"), None)
+        for ep in s.get("endpoints") or []:
+            if port and ep.get("addresses") and (ep.get("conditions") or {}).get("ready", True):
+                return {"KUBERNETES_SERVICE_HOST": ep["addresses"][0], "KUBERNETES_SERVICE_PORT": port,
+                        "KUBERNETES_SERVICE_PORT_HTTPS": port}
+    return {}
+
+
+def plan_of(pod, client, service_env=None):
+    """An API Pod as the emulation's operator.Pod (what kubelet.RunningPod runs); service_env: what the kubelet
+    adds to every container's environment where the container does not set it."""
     meta, spec = pod["metadata"], pod["spec"]
     labels = dict(meta.get("labels") or {})
     resolver = _Resolver(client, meta["namespace"])
     containers = [resolver._container(c, meta["name"], labels) for c in spec["containers"]]
     init = [resolver._container(c, meta["name"], labels) for c in spec.get("initContainers") or []]
+    for c in containers + init:
+        c.env = {**(service_env or {}), **c.env}
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
     return operator.Pod(meta["name"], labels.get("ray.io/node-type", ""), labels.get("ray.io/group", ""), labels,
                         containers, init, volumes, operator.shm_size(spec["containers"][0], volumes),
@@ -135,6 +157,7 @@ class NodeAgent(kubelet.Kubelet):
         self.uids = {}  # pod name -> uid (a pod recreated under the same name is a new pod)
         self.pushed = {}  # pod name -> the last status sent
         self.errors = []
+        self.service_env = {}  # KUBERNETES_SERVICE_HOST/PORT, from the EndpointSlices (_sync_dns)
         self._stop = threading.Event()
         super().__init__(_Objects(client, namespace), tag, subnet, workdir)
         for name in self.nodes:
@@ -184,8 +207,8 @@ class NodeAgent(kubelet.Kubelet):
                 if time.monotonic() > next_beat:
                     self._heartbeat()
                     next_beat = time.monotonic() + 10
+                self._sync_dns()  # first: a pod started in this round gets the API server's address
                 self._sync_pods()
-                self._sync_dns()
             except Exception as exc:  # noqa: BLE001 (kept for the test to show; the loop goes on)
                 self.errors.append(f"{stamp()} {exc!r}")
             self._stop.wait(1.0)
@@ -204,7 +227,7 @@ class NodeAgent(kubelet.Kubelet):
                     self.pods.pop(name)
                 self.uids[name], self.bound[name] = meta["uid"], node
                 self.pushed.pop(name, None)
-                self.run(plan_of(pod, self.client))
+                self.run(plan_of(pod, self.client, self.service_env))
             running = self.pods[name]
             if meta.get("deletionTimestamp"):
                 if not running.deleting:
@@ -235,6 +258,7 @@ class NodeAgent(kubelet.Kubelet):
 
     def _sync_dns(self):
         slices = self.client.get("/apis/discovery.k8s.io/v1/endpointslices")["items"]
+        self.service_env = api_service_env(slices)
         records = {}
         for s in slices:
             svc = (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name")

@@ -34,8 +34,9 @@ def _cert(subject, issuer, public, signer, ca, sans=None):
     return b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
 
 
-def make(directory):
-    """Write ca.crt, apiserver.crt/.key, sa.key/.pub into `directory`."""
+def make(directory, addresses=()):
+    """Write ca.crt, apiserver.crt/.key, sa.key/.pub into `directory`; `addresses`: more IPs the API server is
+    reached at (its link to the pods, cluster.ControlPlane.link)."""
     ca_key, server_key, sa_key = _key(), _key(), _key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "seedcore-test-ca")])
     files = {
@@ -44,7 +45,7 @@ def make(directory):
         "apiserver.crt": _cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), ca_name,
                                server_key.public_key(), ca_key, False,
                                [x509.DNSName(n) for n in NAMES] + [x509.IPAddress(ipaddress.ip_address(i))
-                                                                   for i in IPS]),
+                                                                   for i in [*IPS, *addresses]]),
         "sa.key": _pem_key(sa_key),
         "sa.pub": sa_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo).decode(),

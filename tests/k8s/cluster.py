@@ -9,9 +9,17 @@ own network, PID and mount namespaces), built by tests/k8s/build.sh.
   serving certificate (certs.py).
 - This side reaches the API server through a Unix socket a forwarder on the host relays to 127.0.0.1:6443
   (api.py). KubeRay's CRDs are applied from the operator's module in the Go module cache, as released.
+- link(): the host's one other interface, a veth pair into the bridge of the pods' Docker network
+  (<subnet>.0/24, made by the node agent), at <subnet>.3, as a cluster's control plane sits on the pod
+  network. The host resolves names through the cluster DNS the pods use (<subnet>.2, fed from the real
+  EndpointSlices): the operator reaches `<cluster>-head-svc.<ns>.svc.cluster.local:8265` and the pods' IPs as
+  in a cluster. kube-apiserver listens there too and advertises that address, so the `kubernetes` Service's
+  EndpointSlice (written by the API server itself) is <subnet>.3:6443, which the node agent hands the pods
+  as KUBERNETES_SERVICE_HOST/PORT. No default route: the host reaches loopback and that subnet only.
 - close() ends the host's PID 1 (every process there with it) and removes the directory.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +30,7 @@ import yaml
 
 from tests import nshost
 from tests.k8s import api, certs
+from tests.kuberay import kubelet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -84,9 +93,14 @@ def kuberay_version(kuberay_bin):
     return os.path.basename(os.path.dirname(kuberay_bin)).split("-", 1)[1]
 
 
+LINK_OCTET = 3  # the host on the pods' network: the bridge is .1, the cluster DNS .2, pods .10 up (kubelet.py)
+
+
 class ControlPlane:
-    def __init__(self, bins, name="k8s"):
-        self.bins = bins
+    def __init__(self, bins, subnet, name="k8s"):
+        """subnet: the pods' network ("10.212.1"), which link() joins."""
+        self.bins, self.subnet = bins, subnet
+        self.address = f"{subnet}.{LINK_OCTET}"
         self.kuberay_version = kuberay_version(bins["KUBERAY_BIN"])
         self.kubernetes_version = os.path.basename(os.path.dirname(bins["KUBERNETES_BIN"])).split("-", 1)[1]
         # Outside /tmp: the host's /tmp is private, and Docker (for the pods) must see the files too.
@@ -111,7 +125,7 @@ class ControlPlane:
 
     def _start(self):
         d = self.dir
-        certs.make(d)
+        certs.make(d, [self.address])
         with open(f"{d}/tokens.csv", "w", encoding="utf-8") as fh:
             fh.write(f'{TOKEN},seedcore-admin,seedcore-admin,"system:masters"\n')
         kubeconfig = {
@@ -122,16 +136,17 @@ class ControlPlane:
         with open(f"{d}/kubeconfig", "w", encoding="utf-8") as fh:
             yaml.safe_dump(kubeconfig, fh)
         self.host = nshost.NsHost("k8s")
+        # Before anything starts: every name lookup on the host goes to the cluster DNS (none leaves it).
+        self.host.bind_file("/etc/resolv.conf", kubelet.resolv_conf(self.subnet, "default"))
         self._spawn("etcd", [
             "--name", "test", "--data-dir", "/tmp/etcd", "--unsafe-no-fsync",
             "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
             "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
             "--initial-cluster", "test=http://127.0.0.1:2380"], ready="ready to serve client requests")
         self._spawn("kube-apiserver", [
-            "--etcd-servers", "http://127.0.0.1:2379", "--bind-address", "127.0.0.1", "--secure-port", "6443",
-            "--advertise-address", "127.0.0.1",
-            # The `kubernetes` Service's endpoints would be 127.0.0.1, which Endpoints refuse (loopback).
-            "--endpoint-reconciler-type", "none",
+            # All of the host's interfaces: its loopback and, once linked, the pods' network.
+            "--etcd-servers", "http://127.0.0.1:2379", "--bind-address", "0.0.0.0", "--secure-port", "6443",
+            "--advertise-address", self.address,
             "--tls-cert-file", f"{d}/apiserver.crt", "--tls-private-key-file", f"{d}/apiserver.key",
             "--token-auth-file", f"{d}/tokens.csv", "--authorization-mode", "Node,RBAC",
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
@@ -156,6 +171,17 @@ class ControlPlane:
         self._spawn("ray-operator", [
             "--kubeconfig", f"{d}/kubeconfig", "--enable-leader-election=false", "--metrics-addr=0",
             "--health-probe-bind-address=0", "--log-stdout-encoder=console"])
+
+    def link(self, network):
+        """Plug the host into the Docker network `network` (the node agent's, on self.subnet)."""
+        net = json.loads(kubelet.docker("network", "inspect", network).stdout)[0]
+        bridge = net["Options"].get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}"
+        outside = f"k8s{self.host.pid}"[:15]  # the root namespace's end, a port of the bridge
+        subprocess.run(["ip", "link", "add", "name", "eth0", "netns", str(self.host.pid), "type", "veth",
+                        "peer", "name", outside], check=True)
+        subprocess.run(["ip", "link", "set", outside, "master", bridge, "up"], check=True)
+        self.host.ip("addr", "add", f"{self.address}/24", "dev", "eth0")
+        self.host.ip("link", "set", "eth0", "up")
 
     def _established(self, plural):
         crd = self.client.get_or_none(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.ray.io")

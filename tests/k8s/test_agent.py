@@ -160,3 +160,27 @@ def test_a_head_with_kuberays_autoscaler_reports_both_containers_sorted_by_name(
     assert status["containerStatuses"][0] == {
         "name": "autoscaler", "image": "img", "imageID": "", "ready": True, "containerID": "docker://t-a",
         "started": True, "restartCount": 1, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}
+
+
+# The `kubernetes` Service's EndpointSlice as kube-apiserver writes it (--advertise-address on the control
+# plane's link), next to a Service of the pods'.
+SLICES = [
+    {"metadata": {"name": "seedcore-head-svc-x1", "namespace": "default",
+                  "labels": {"kubernetes.io/service-name": "seedcore-head-svc"}},
+     "ports": [{"name": "gcs-server", "port": 6379}], "endpoints": [{"addresses": ["10.9.0.10"]}]},
+    {"metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+     "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+     "endpoints": [{"addresses": ["10.9.0.3"], "conditions": {"ready": True}}]},
+]
+
+
+def test_pods_are_told_the_api_servers_endpoint_unless_they_set_it():
+    env = agent.api_service_env(SLICES)
+    assert env == {"KUBERNETES_SERVICE_HOST": "10.9.0.3", "KUBERNETES_SERVICE_PORT": "6443",
+                   "KUBERNETES_SERVICE_PORT_HTTPS": "6443"}
+    assert agent.api_service_env(SLICES[:1]) == {}  # before the API server wrote its endpoint
+    pod = {**POD, "spec": {**POD["spec"], "containers": [{**POD["spec"]["containers"][0], "env": [
+        {"name": "KUBERNETES_SERVICE_PORT", "value": "443"}]}]}}
+    plan = agent.plan_of(pod, client=None, service_env=env)
+    assert plan.containers[0].env == {**env, "KUBERNETES_SERVICE_PORT": "443"}  # the pod's own value wins
+    assert plan.init[0].env["KUBERNETES_SERVICE_HOST"] == "10.9.0.3"  # init containers get it too

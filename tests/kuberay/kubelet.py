@@ -37,6 +37,12 @@ def docker(*args, timeout=120, check=True, env=None):
     return out
 
 
+def resolv_conf(subnet, namespace):
+    """The resolv.conf a kubelet writes for a pod in `namespace`: the cluster DNS (dns.py at <subnet>.2)."""
+    return (f"nameserver {subnet}.2\nsearch {namespace}.svc.{operator.DOMAIN} svc.{operator.DOMAIN} "
+            f"{operator.DOMAIN}\noptions ndots:5\n")
+
+
 class Kubelet:
     """Runs one Operator's pods on one emulated Kubernetes node; close() removes everything it made."""
 
@@ -51,9 +57,7 @@ class Kubelet:
         self._write_records({})
         self._resolv = f"{workdir}/resolv.conf"
         with open(self._resolv, "w", encoding="utf-8") as fh:
-            ns = op.namespace
-            fh.write(f"nameserver {subnet}.2\nsearch {ns}.svc.{operator.DOMAIN} svc.{operator.DOMAIN} "
-                     f"{operator.DOMAIN}\noptions ndots:5\n")
+            fh.write(resolv_conf(subnet, op.namespace))
         docker("network", "create", "--internal", "--subnet", f"{subnet}.0/24", "--label", f"seedcore.test={tag}",
                self.network)
         docker("run", "-d", "--name", f"{tag}-dns", "--label", f"seedcore.test={tag}", "--network", self.network,
