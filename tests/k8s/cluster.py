@@ -182,6 +182,12 @@ class ControlPlane:
         subprocess.run(["ip", "link", "set", outside, "master", bridge, "up"], check=True)
         self.host.ip("addr", "add", f"{self.address}/24", "dev", "eth0")
         self.host.ip("link", "set", "eth0", "up")
+        # The `kubernetes` Service's port 443 onto the API server's 6443 at this address, as kube-proxy maps
+        # a Service's port to its endpoints' (here, in this host's own netfilter): Ray 2.20's autoscaler asks
+        # https://kubernetes.default:443 whatever KUBERNETES_SERVICE_* say (ray/autoscaler/_private/kuberay/
+        # node_provider.py url_from_resource), and the cluster DNS gives that name this address.
+        self.host.sh("iptables", "-t", "nat", "-A", "PREROUTING", "-d", self.address, "-p", "tcp", "--dport", "443",
+                     "-j", "REDIRECT", "--to-ports", "6443")
 
     def _established(self, plural):
         crd = self.client.get_or_none(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.ray.io")
