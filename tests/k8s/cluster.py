@@ -15,7 +15,9 @@ own network, PID and mount namespaces), built by tests/k8s/build.sh.
   EndpointSlices): the operator reaches `<cluster>-head-svc.<ns>.svc.cluster.local:8265` and the pods' IPs as
   in a cluster. kube-apiserver listens there too and advertises that address, so the `kubernetes` Service's
   EndpointSlice (written by the API server itself) is <subnet>.3:6443, which the node agent hands the pods
-  as KUBERNETES_SERVICE_HOST/PORT. No default route: the host reaches loopback and that subnet only.
+  as KUBERNETES_SERVICE_HOST/PORT; the Service's own port, 443, is redirected to 6443 there (kube-proxy's
+  part, for clients that use the name: Ray's autoscaler). No default route: the host reaches loopback and
+  that subnet only.
 - close() ends the host's PID 1 (every process there with it) and removes the directory.
 """
 
