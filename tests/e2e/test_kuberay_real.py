@@ -249,7 +249,8 @@ ray.init(logging_level="ERROR", log_to_driver=False)  # RAY_ADDRESS: the head's,
 class Holder:
     def where(self):
         return ray.util.get_node_ip_address()
-print(ray.get(Holder.remote().where.remote(), timeout=float(sys.argv[1])))
+holder = Holder.remote()  # held: an actor whose handle is gone is killed
+print(ray.get(holder.where.remote(), timeout=float(sys.argv[1])))
 """
 
 RC = "/apis/ray.io/v1/namespaces/default/rayclusters/seedcore"
@@ -310,7 +311,9 @@ class TestAutoscalingUnderTheRealOperator:
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nautoscaler:\n{sidecar.logs()[-4000:]}") from None
         log = sidecar.logs()
-        assert "The Ray head is ready. Starting the autoscaler." in log
+        # Its first rounds: the head group read from the RayCluster (Ray's KubeRay node provider, through the
+        # API server with the pod's token), the head's resources from the GCS.
+        assert "head-group" in log and "memory" in log, log[-4000:]
         assert sidecar.restarts == 0 and "Traceback" not in log, log[-4000:]
 
     def test_demand_scales_the_group_up_and_the_idle_worker_is_drained_and_deleted_exit_0(self, scaled):
