@@ -78,7 +78,7 @@ def node_file(settings, role):
 def write_node(settings, role, ports, serve=False, ray_temp_dir=None):
     """ray_temp_dir: where the node's Ray keeps its files when that is not temp_dir (a worker: raytemp.py)."""
     path = node_file(settings, role)
-    _write(path, {"pid": os.getpid(), "role": role, "started": time.time(),
+    _write(path, {"pid": os.getpid(), "pidns": pid_namespace(), "role": role, "started": time.time(),
                   "temp_dir": ray_temp_dir or settings.temp_dir,
                   "dashboard_host": settings.dashboard_host, "ports": ports, "serve": serve})
     return path
@@ -137,8 +137,9 @@ def node_record(record):
 
 
 def running_nodes(settings):
-    """[(path, record)] of nodes started under this temp dir whose supervisor is alive; stale files go."""
-    found = []
+    """[(path, record)] of nodes started under this temp dir whose supervisor is alive; stale files go. A node
+    file written in another PID namespace is neither (see pid_namespace)."""
+    found, here = [], pid_namespace()
     for path in sorted(glob.glob(os.path.join(settings.state_dir(), "*.json"))):
         try:
             with open(path, encoding="utf-8") as fh:
@@ -147,8 +148,25 @@ def running_nodes(settings):
             continue
         if record is None:
             continue  # not a node file we wrote: left alone, as an unreadable one
+        if record.get("pidns", here) != here:
+            continue  # a pid of another PID namespace means nothing here: neither this node's nor stale
         if is_ours(record["pid"]):
             found.append((path, record))
         else:
             remove(path)
     return found
+
+
+def pid_namespace():
+    """This process's PID namespace ("pid:[4026531836]"), or None where /proc does not say.
+
+    A temp dir can be shared across PID namespaces: KubeRay's autoscaler sidecar mounts the head's /tmp/ray
+    (an emptyDir) from the same image. Seen from there, the head's supervisor pid is another process (its
+    own PID 1 is `ray kuberay-autoscaler`), and `seedcore-boot status` there (`kubectl exec -c autoscaler`,
+    or the image's HEALTHCHECK where a runtime runs it) removed the head's node file as stale: the head's
+    liveness probe failed from then on, a restart every 85 s (seen under the real KubeRay v1.6.2 when the
+    test's node agent still ran the HEALTHCHECK, tests/e2e/test_kuberay_real.py)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None

@@ -8,7 +8,11 @@ from the API instead of from the emulated operator.
   env with fieldRefs and secretKeyRefs resolved, command and args with $(VAR) expanded, volumes, CPU and
   memory limits, /dev/shm, securityContext, exec probes at their periods and thresholds, restart policy,
   deletion with SIGTERM then SIGKILL after the grace period), then reports phase, conditions, pod IP and
-  container states to the pod's status subresource, as the kubelet does.
+  container states to the pod's status subresource, as the kubelet does. A pod's other containers (KubeRay's
+  autoscaler) run beside its first, in its network namespace (kubelet.Sidecar).
+- The projected volume the API server's ServiceAccount admission adds to every pod is filled as the kubelet
+  fills it: a token from the TokenRequest API bound to the pod, the CA of the kube-root-ca.crt ConfigMap, the
+  namespace.
 - A pod given a deletionTimestamp is stopped with its grace period, then removed from the API (the kubelet's
   final delete with grace 0).
 - Cluster DNS (tests/kuberay/dns.py) fed from the real EndpointSlices (svcdns.py).
@@ -95,6 +99,46 @@ class _Objects:
 
     def secret(self, name, key):
         return _Resolver(self.client, self.namespace).secret(name, key)
+
+    def projected(self, volume, pod_name):
+        """{path: text} of a projected volume, as the kubelet fills the one the ServiceAccount admission
+        plugin adds (kube-api-access-*: a token from the TokenRequest API bound to the pod, the cluster's CA
+        from the kube-root-ca.crt ConfigMap, the namespace). Written once: the kubelet renews the token at
+        80% of its 3607 s, longer than any test here."""
+        pod = self.client.get(f"/api/v1/namespaces/{self.namespace}/pods/{pod_name}")
+        files = {}
+        for source in volume["sources"]:
+            if "serviceAccountToken" in source:
+                files[source["serviceAccountToken"]["path"]] = self.token(pod, source["serviceAccountToken"])
+            elif "configMap" in source:
+                data = self.config_map(source["configMap"]["name"])
+                files.update((i["path"], data[i["key"]]) for i in source["configMap"]["items"])
+            elif "downwardAPI" in source:
+                files.update((i["path"], _field(pod, i["fieldRef"]["fieldPath"]))
+                             for i in source["downwardAPI"]["items"])
+            else:
+                raise AssertionError(f"projected source not run by the node agent: {sorted(source)}")
+        return files
+
+    def token(self, pod, source):
+        """POST serviceaccounts/<sa>/token: the kubelet's TokenRequest for a pod's projected token."""
+        meta = pod["metadata"]
+        spec = {"expirationSeconds": source.get("expirationSeconds", 3600),
+                "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": meta["name"], "uid": meta["uid"]}}
+        if source.get("audience"):
+            spec["audiences"] = [source["audience"]]
+        sa = pod["spec"].get("serviceAccountName") or "default"
+        return self.client.request(
+            "POST", f"/api/v1/namespaces/{self.namespace}/serviceaccounts/{sa}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec})["status"]["token"]
+
+
+def _field(pod, path):
+    """A downward API fieldRef of the metadata (what the admission's projection asks for: the namespace)."""
+    meta = pod["metadata"]
+    if path.startswith("metadata.labels['"):
+        return meta.get("labels", {})[path.split("'")[1]]
+    return {"metadata.namespace": meta["namespace"], "metadata.name": meta["name"], "metadata.uid": meta["uid"]}[path]
 
 
 class NodeAgent(kubelet.Kubelet):
@@ -227,8 +271,17 @@ class NodeAgent(kubelet.Kubelet):
         super().close()
 
 
+def _state(exit_code, exited, running, start_time):
+    if exited and exit_code is not None:
+        return {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error"}}
+    if running:
+        return {"running": {"startedAt": start_time}}
+    return {"waiting": {"reason": "PodInitializing"}}
+
+
 def pod_status(running, subnet, start_time):
-    """The status subresource as the kubelet reports it (phase, conditions, IPs, container states)."""
+    """The status subresource as the kubelet reports it (phase, conditions, IPs, container states, sorted by
+    container name as kubelet_pods.go does: a head's `autoscaler` comes before `ray-head`)."""
     plan = running.plan
     exited = running.exited.is_set()
     code = running.exit_code
@@ -237,26 +290,30 @@ def pod_status(running, subnet, start_time):
         phase = "Succeeded" if code == 0 and not running.failure else "Failed"
     else:
         phase = "Running" if running.running else "Pending"
-    ready = running.ready and phase == "Running"
+    sidecars = [running.sidecars.get(c.name) for c in plan.containers[1:]]
+    # A container without a readiness probe (the sidecars here) is ready while it runs.
+    ready_of = [running.ready and phase == "Running"] + [bool(s and s.running) for s in sidecars]
+    ready = all(ready_of)
 
     def cond(kind, ok):
         return {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None,
                 "lastTransitionTime": start_time}
 
-    c = plan.containers[0]
-    if exited and code is not None:
-        state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}}
-    elif running.running:
-        state = {"running": {"startedAt": start_time}}
-    else:
-        state = {"waiting": {"reason": "PodInitializing"}}
+    states = [_state(code, exited, running.running, start_time)] + [
+        _state(s.exit_code, s.exit_code is not None, True, start_time) if s else _state(None, False, False, None)
+        for s in sidecars]
+    ids = [running.container] + [s.container if s else "" for s in sidecars]
+    restarts = [running.restarts] + [s.restarts if s else 0 for s in sidecars]
+    statuses = sorted(({"name": c.name, "image": c.image, "imageID": "", "ready": ok,
+                        "containerID": f"docker://{cid}" if cid else "", "started": "running" in state,
+                        "restartCount": n, "state": state}
+                       for c, ok, state, cid, n in zip(plan.containers, ready_of, states, ids, restarts)),
+                      key=lambda x: x["name"])
     status = {
         "phase": phase, "hostIP": f"{subnet}.1", "hostIPs": [{"ip": f"{subnet}.1"}], "startTime": start_time,
         "conditions": [cond("PodScheduled", True), cond("Initialized", running.running),
                        cond("ContainersReady", ready), cond("Ready", ready)],
-        "containerStatuses": [{"name": c.name, "image": c.image, "imageID": "", "ready": ready,
-                               "containerID": f"docker://{running.container}", "started": running.running,
-                               "restartCount": running.restarts, "state": state}],
+        "containerStatuses": statuses,
     }
     if running.running or exited:
         status["podIP"], status["podIPs"] = running.ip, [{"ip": running.ip}]

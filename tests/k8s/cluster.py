@@ -15,7 +15,9 @@ own network, PID and mount namespaces), built by tests/k8s/build.sh.
   EndpointSlices): the operator reaches `<cluster>-head-svc.<ns>.svc.cluster.local:8265` and the pods' IPs as
   in a cluster. kube-apiserver listens there too and advertises that address, so the `kubernetes` Service's
   EndpointSlice (written by the API server itself) is <subnet>.3:6443, which the node agent hands the pods
-  as KUBERNETES_SERVICE_HOST/PORT. No default route: the host reaches loopback and that subnet only.
+  as KUBERNETES_SERVICE_HOST/PORT; the Service's own port, 443, is redirected to 6443 there (kube-proxy's
+  part, for clients that use the name: Ray's autoscaler). No default route: the host reaches loopback and
+  that subnet only.
 - close() ends the host's PID 1 (every process there with it) and removes the directory.
 """
 
@@ -182,6 +184,12 @@ class ControlPlane:
         subprocess.run(["ip", "link", "set", outside, "master", bridge, "up"], check=True)
         self.host.ip("addr", "add", f"{self.address}/24", "dev", "eth0")
         self.host.ip("link", "set", "eth0", "up")
+        # The `kubernetes` Service's port 443 onto the API server's 6443 at this address, as kube-proxy maps
+        # a Service's port to its endpoints' (here, in this host's own netfilter): Ray 2.20's autoscaler asks
+        # https://kubernetes.default:443 whatever KUBERNETES_SERVICE_* say (ray/autoscaler/_private/kuberay/
+        # node_provider.py url_from_resource), and the cluster DNS gives that name this address.
+        self.host.sh("iptables", "-t", "nat", "-A", "PREROUTING", "-d", self.address, "-p", "tcp", "--dport", "443",
+                     "-j", "REDIRECT", "--to-ports", "6443")
 
     def _established(self, plural):
         crd = self.client.get_or_none(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.ray.io")

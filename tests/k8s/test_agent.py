@@ -82,6 +82,86 @@ def test_the_status_reported_follows_the_pod_through_its_life():
     assert status["containerStatuses"][0]["state"] == {"terminated": {"exitCode": 1, "reason": "Error"}}
 
 
+# A head pod in the shape KubeRay v1.6.2 creates it with enableInTreeAutoscaling (common/pod.go
+# BuildAutoscalerContainer), after the API server's ServiceAccount admission added its projected volume.
+SA_VOLUME = {"name": "kube-api-access-x7k2p", "projected": {"defaultMode": 420, "sources": [
+    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+    {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
+                                                                  "fieldPath": "metadata.namespace"}}]}}]}}
+HEAD = {
+    "metadata": {"name": "rc-head-x2b4c", "namespace": "ns1", "uid": "u2",
+                 "labels": {"ray.io/cluster": "rc", "ray.io/group": "headgroup", "ray.io/node-type": "head"}},
+    "spec": {
+        "serviceAccountName": "rc", "nodeName": "n1",
+        "containers": [
+            {"name": "ray-head", "image": "img", "command": ["seedcore-boot", "head"]},
+            {"name": "autoscaler", "image": "img", "command": ["/bin/bash", "-c", "--"],
+             "args": ["ray kuberay-autoscaler --cluster-name $(RAY_CLUSTER_NAME) --cluster-namespace "
+                      "$(RAY_CLUSTER_NAMESPACE)"],
+             "env": [{"name": "RAY_CLUSTER_NAME", "valueFrom": {"fieldRef": {
+                         "fieldPath": "metadata.labels['ray.io/cluster']"}}},
+                     {"name": "RAY_CLUSTER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                     {"name": "RAY_HEAD_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                     {"name": "KUBERAY_CRD_VER", "value": "v1"}],
+             "resources": {"limits": {"cpu": "500m", "memory": "512Mi"}},
+             "volumeMounts": [{"name": "ray-logs", "mountPath": "/tmp/ray"},
+                              {"name": "kube-api-access-x7k2p", "readOnly": True,
+                               "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]}],
+        "volumes": [{"name": "ray-logs", "emptyDir": {}}, SA_VOLUME]},
+    "status": {},
+}
+
+
+class _Api:
+    """The requests a node agent makes, answered as the API server answers them."""
+
+    def __init__(self):
+        self.sent = []
+
+    def get(self, path):
+        if path == "/api/v1/namespaces/ns1/pods/rc-head-x2b4c":
+            return HEAD
+        assert path == "/api/v1/namespaces/ns1/configmaps/kube-root-ca.crt", path
+        return {"data": {"ca.crt": "-----BEGIN CERTIFICATE-----\n"}}
+
+    def request(self, method, path, body):
+        self.sent.append((method, path, body))
+        return {"status": {"token": "eyJ.token"}}
+
+
+def test_the_service_account_volume_holds_a_token_bound_to_the_pod_the_ca_and_the_namespace():
+    api = _Api()
+    files = agent._Objects(api, "ns1").projected(SA_VOLUME["projected"], "rc-head-x2b4c")
+    assert files == {"token": "eyJ.token", "ca.crt": "-----BEGIN CERTIFICATE-----\n", "namespace": "ns1"}
+    # The kubelet's TokenRequest: the pod's service account, bound to this pod (name and uid).
+    assert api.sent == [("POST", "/api/v1/namespaces/ns1/serviceaccounts/rc/token", {
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3607, "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
+                                                               "name": "rc-head-x2b4c", "uid": "u2"}}})]
+
+
+def test_a_head_with_kuberays_autoscaler_reports_both_containers_sorted_by_name():
+    plan = agent.plan_of(HEAD, client=None)
+    sidecar = plan.containers[1]
+    assert sidecar.env == {"RAY_CLUSTER_NAME": "rc", "RAY_CLUSTER_NAMESPACE": "ns1",
+                           "RAY_HEAD_POD_NAME": "rc-head-x2b4c", "KUBERAY_CRD_VER": "v1"}
+    assert sidecar.cpu == 0.5 and [m["name"] for m in sidecar.mounts] == ["ray-logs", "kube-api-access-x7k2p"]
+    head = kubelet.RunningPod(SimpleNamespace(tag="t"), plan, "10.9.0.10")
+    head.running = head.ready = True
+    # The autoscaler not started yet: the pod is not Ready, whatever the Ray container says.
+    status = agent.pod_status(head, "10.9.0", "2026-01-01T00:00:00Z")
+    assert [c["name"] for c in status["containerStatuses"]] == ["autoscaler", "ray-head"]
+    assert _conditions(status)["Ready"] == "False" and status["containerStatuses"][0]["state"] == {
+        "waiting": {"reason": "PodInitializing"}}
+    head.sidecars["autoscaler"] = SimpleNamespace(running=True, exit_code=None, restarts=1, container="t-a")
+    status = agent.pod_status(head, "10.9.0", "2026-01-01T00:00:00Z")
+    assert _conditions(status)["Ready"] == "True"
+    assert status["containerStatuses"][0] == {
+        "name": "autoscaler", "image": "img", "imageID": "", "ready": True, "containerID": "docker://t-a",
+        "started": True, "restartCount": 1, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}
+
+
 # The `kubernetes` Service's EndpointSlice as kube-apiserver writes it (--advertise-address on the control
 # plane's link), next to a Service of the pods'.
 SLICES = [

@@ -8,7 +8,10 @@
 - Probes run as `docker exec` at their initialDelay, period, timeout and failureThreshold; readiness gates
   the Services, a liveness failure kills the container (SIGTERM, SIGKILL after the grace period) and the
   restart policy decides what follows, as it does when the container exits by itself.
-- Init containers run to completion, in order, before the pod's container.
+- Init containers run to completion, in order, before the pod's container. The pod's other containers (KubeRay's
+  autoscaler beside the head) start after it in its network namespace (`--network container:`, the pod's
+  one address and localhost), restart by the pod's policy, and restart with it (no pause container holds
+  the namespace, so a restarted Ray container's sidecars would be left in the old one).
 - Deleting a pod is `docker stop -t <terminationGracePeriodSeconds>`: SIGTERM, SIGKILL after the grace.
 - /dev/shm is --shm-size (the memory emptyDir KubeRay mounts there); limits are --cpus and --memory; the
   securityContext is --user, --group-add (fsGroup), --cap-drop, no-new-privileges.
@@ -97,8 +100,9 @@ class Kubelet:
         pod.ready = False
         self.update_services()
         grace = int(pod.plan.grace)
-        if pod.running:
-            docker("stop", "-t", str(grace), pod.container, timeout=(timeout or grace + 60), check=False)
+        if pod.running:  # all its containers at once, as the kubelet kills them
+            docker("stop", "-t", str(grace), pod.container, *(c.container for c in pod.sidecars.values()),
+                   timeout=(timeout or grace + 60), check=False)
         else:  # still in its init containers
             for i in range(len(pod.plan.init)):
                 docker("stop", "-t", str(grace), f"{pod.container}-init{i}", check=False, timeout=grace + 60)
@@ -129,12 +133,19 @@ class RunningPod:
         self._generation = 0  # bumped at every (re)start: probe loops of an earlier life stop
         self.running = False  # its container has been started (init containers done)
         self.failure = None  # why it never ran
+        self.sidecars = {}  # container name -> Sidecar: the pod's containers after containers[0]
 
     # --- containers -------------------------------------------------------------------------------
-    def _argv(self, c, name, detach):
+    def _argv(self, c, name, detach, sidecar=False):
         pod = self.plan
-        argv = ["run", "--name", name, "--label", f"seedcore.test={self.kubelet.tag}", "--hostname", pod.name,
-                "--network", self.kubelet.network, "--ip", self.ip, "-v", f"{self.kubelet._resolv}:/etc/resolv.conf:ro"]
+        # --no-healthcheck: a kubelet runs the pod's probes only; CRI runtimes ignore an image's HEALTHCHECK
+        # (ours would run `seedcore-boot status` in KubeRay's autoscaler sidecar too, on the shared /tmp/ray).
+        argv = ["run", "--name", name, "--label", f"seedcore.test={self.kubelet.tag}", "--no-healthcheck",
+                "-v", f"{self.kubelet._resolv}:/etc/resolv.conf:ro"]
+        if sidecar:  # the pod's network namespace, host name and /etc/hosts: those of its first container
+            argv += ["--network", f"container:{self.container}"]
+        else:
+            argv += ["--hostname", pod.name, "--network", self.kubelet.network, "--ip", self.ip]
         if detach:
             argv.append("-d")
         if c.cpu:
@@ -173,20 +184,19 @@ class RunningPod:
         path = f"{self.kubelet.dir}/pods/{self.plan.name}/{name}"
         if not os.path.isdir(path):
             os.makedirs(path)
+            group = int(self.plan.security.get("fsGroup", 0))
             if "configMap" in spec:
                 for key, text in self.kubelet.op.config_map(spec["configMap"]["name"]).items():
-                    with open(f"{path}/{key}", "w", encoding="utf-8") as fh:
-                        fh.write(text)
-                    os.chmod(f"{path}/{key}", 0o644)
+                    _write(f"{path}/{key}", text, 0, 0o644)
             elif "secret" in spec:  # root's files, mode defaultMode, group fsGroup (the kubelet's doing)
                 name, mode = spec["secret"]["secretName"], spec["secret"].get("defaultMode", 0o644)
                 for key in self.kubelet.op.secret_keys(name):
-                    with open(f"{path}/{key}", "w", encoding="utf-8") as fh:
-                        fh.write(self.kubelet.op.secret(name, key))
-                    os.chown(f"{path}/{key}", 0, int(self.plan.security.get("fsGroup", 0)))
-                    os.chmod(f"{path}/{key}", mode)
+                    _write(f"{path}/{key}", self.kubelet.op.secret(name, key), group, mode)
+            elif "projected" in spec:  # the API server's admission adds one: the service account's token, CA
+                for key, text in self.kubelet.op.projected(spec["projected"], self.plan.name).items():
+                    _write(f"{path}/{key}", text, group, spec["projected"].get("defaultMode", 0o644))
             else:  # an emptyDir, group-owned by fsGroup
-                os.chown(path, 0, int(self.plan.security.get("fsGroup", 0)))
+                os.chown(path, 0, group)
                 os.chmod(path, 0o2775)
             os.chmod(path, os.stat(path).st_mode | 0o755)
         return path
@@ -208,6 +218,8 @@ class RunningPod:
             argv, env = self._argv(self.plan.containers[0], self.container, detach=True)
             docker(*argv, env=env)
             self.running = True
+            for c in self.plan.containers[1:]:
+                self.sidecars[c.name] = Sidecar(self, c)
         except AssertionError as exc:
             self.failure = str(exc)
             self.exited.set()
@@ -239,6 +251,8 @@ class RunningPod:
                 return
             self.restarts += 1  # the kubelet restarts the container in place: same pod, address, volumes
             docker("start", self.container, check=False)
+            for sidecar in self.sidecars.values():
+                sidecar.rejoin()
             self._started()
 
     def _probe_loop(self, kind, probe, generation):
@@ -284,3 +298,48 @@ class RunningPod:
                                      f":\n{self.logs()[-4000:] if self.running else ''}")
             time.sleep(0.5)
         raise AssertionError(f"{self.plan.name} not Ready within {timeout} s:\n{self.logs()[-4000:]}")
+
+
+def _write(path, text, group, mode):
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chown(path, 0, group)
+    os.chmod(path, mode)
+
+
+class Sidecar:
+    """One of a pod's containers after containers[0], started in its network namespace, restarted in place by
+    the pod's restart policy while the pod lives."""
+
+    def __init__(self, pod, spec):
+        self.pod, self.spec = pod, spec
+        self.container = f"{pod.container}-{spec.name}"
+        self.restarts = 0
+        self.exit_code = None
+        argv, env = pod._argv(spec, self.container, detach=True, sidecar=True)
+        docker(*argv, env=env)
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    @property
+    def running(self):
+        return self.exit_code is None
+
+    def _watch(self):
+        while True:
+            code = int(docker("wait", self.container, timeout=None, check=False).stdout.strip() or -1)
+            policy = self.pod.plan.restart_policy
+            if self.pod.deleting or policy == "Never" or (policy == "OnFailure" and code == 0):
+                self.exit_code = code
+                return
+            self.restarts += 1
+            docker("start", self.container, check=False)
+
+    def rejoin(self):
+        """Into the namespace of the pod's restarted first container (the old one went with it): stopped
+        here, started again by _watch (a restart the kubelet, whose pause container keeps the namespace,
+        would not make)."""
+        docker("stop", "-t", "0", self.container, check=False)
+
+    def logs(self):
+        return self.pod.logs(self.container)

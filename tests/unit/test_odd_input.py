@@ -332,6 +332,27 @@ def test_another_users_supervisor_is_left_alone_and_stop_says_why(tmp_path, a_su
     assert os.path.exists(path)
 
 
+def test_a_node_file_from_another_pid_namespace_is_neither_running_nor_removed(tmp_path):
+    s = settings_from({"SEEDCORE_BOOT_TEMP_DIR": str(tmp_path)})
+    state.write_node(s, "head", {"gcs": 6379})
+    path = state.node_file(s, "head")
+    record = json.load(open(path))
+    assert record["pidns"] == os.readlink("/proc/self/ns/pid")
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        # The head's node file seen from KubeRay's autoscaler sidecar (the same /tmp/ray emptyDir, its own PID
+        # namespace): the head's supervisor pid is some other process there.
+        record.update(pid=other.pid, pidns="pid:[1]")
+        json.dump(record, open(path, "w"))
+        assert state.running_nodes(s) == [] and os.path.exists(path)
+        record["pidns"] = os.readlink("/proc/self/ns/pid")  # the same pid in this namespace: stale, removed
+        json.dump(record, open(path, "w"))
+        assert state.running_nodes(s) == [] and not os.path.exists(path)
+    finally:
+        other.kill()
+        other.wait()
+
+
 # --- the environment --------------------------------------------------------------------------------------
 def test_ray_use_tls_exported_with_tls_off_reaches_neither_ray_nor_our_gcs_calls():
     env = {"RAY_USE_TLS": "1", "PATH": "/usr/bin"}
