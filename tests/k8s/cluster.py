@@ -99,10 +99,11 @@ LINK_OCTET = 3  # the host on the pods' network: the bridge is .1, the cluster D
 
 
 class ControlPlane:
-    def __init__(self, bins, subnet, name="k8s"):
-        """subnet: the pods' network ("10.212.1"), which link() joins."""
+    def __init__(self, bins, subnet=None, name="k8s"):
+        """subnet: the pods' network ("10.212.1"), which link() joins; None when the pods run on this host
+        itself (the real kubelet of node.py), which then has only its loopback and the node's own links."""
         self.bins, self.subnet = bins, subnet
-        self.address = f"{subnet}.{LINK_OCTET}"
+        self.address = f"{subnet}.{LINK_OCTET}" if subnet else None
         self.kuberay_version = kuberay_version(bins["KUBERAY_BIN"])
         self.kubernetes_version = os.path.basename(os.path.dirname(bins["KUBERNETES_BIN"])).split("-", 1)[1]
         # Outside /tmp: the host's /tmp is private, and Docker (for the pods) must see the files too.
@@ -127,7 +128,7 @@ class ControlPlane:
 
     def _start(self):
         d = self.dir
-        certs.make(d, [self.address])
+        certs.make(d, [self.address] if self.address else [])
         with open(f"{d}/tokens.csv", "w", encoding="utf-8") as fh:
             fh.write(f'{TOKEN},seedcore-admin,seedcore-admin,"system:masters"\n')
         kubeconfig = {
@@ -138,8 +139,13 @@ class ControlPlane:
         with open(f"{d}/kubeconfig", "w", encoding="utf-8") as fh:
             yaml.safe_dump(kubeconfig, fh)
         self.host = nshost.NsHost("k8s")
-        # Before anything starts: every name lookup on the host goes to the cluster DNS (none leaves it).
-        self.host.bind_file("/etc/resolv.conf", kubelet.resolv_conf(self.subnet, "default"))
+        if self.subnet:
+            # Before anything starts: every name lookup on the host goes to the cluster DNS (none leaves it).
+            self.host.bind_file("/etc/resolv.conf", kubelet.resolv_conf(self.subnet, "default"))
+        # The `kubernetes` Service's endpoint: this host on the pods' network; without one it would be
+        # 127.0.0.1, which Endpoints refuse (loopback), so none is written.
+        advertise = (["--advertise-address", self.address] if self.address else
+                     ["--advertise-address", "127.0.0.1", "--endpoint-reconciler-type", "none"])
         self._spawn("etcd", [
             "--name", "test", "--data-dir", "/tmp/etcd", "--unsafe-no-fsync",
             "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
@@ -148,7 +154,7 @@ class ControlPlane:
         self._spawn("kube-apiserver", [
             # All of the host's interfaces: its loopback and, once linked, the pods' network.
             "--etcd-servers", "http://127.0.0.1:2379", "--bind-address", "0.0.0.0", "--secure-port", "6443",
-            "--advertise-address", self.address,
+            *advertise,
             "--tls-cert-file", f"{d}/apiserver.crt", "--tls-private-key-file", f"{d}/apiserver.key",
             "--token-auth-file", f"{d}/tokens.csv", "--authorization-mode", "Node,RBAC",
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
