@@ -224,8 +224,8 @@ class Operator:
         whole environment when it starts (kubelet.py), as the kubelet does."""
         env = {}
         for item in c.get("env") or []:
-            if "value" in item:
-                env[item["name"]] = expand(str(item["value"]), env)
+            if "valueFrom" not in item:  # an empty value is left out of the object: {"name": "REDIS_PASSWORD"}
+                env[item["name"]] = expand(str(item.get("value", "")), env)
             else:
                 src = item["valueFrom"]
                 if "secretKeyRef" in src:
