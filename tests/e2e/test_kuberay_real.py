@@ -8,6 +8,7 @@ is made from inside a pod, to the Services' names.
 """
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -47,7 +48,7 @@ def bins():
 @pytest.fixture(scope="class")
 def plane(bins, request):
     """One control plane per scenario: each scenario's pods are the only ones its nodes run."""
-    cp = cluster.ControlPlane(bins, request.cls.AGENT[1])
+    cp = cluster.ControlPlane(bins, request.cls.AGENT[1], kuberay=getattr(request.cls, "KUBERAY", None))
     try:
         yield cp
     finally:
@@ -122,6 +123,7 @@ with urllib.request.urlopen(f"https://{host}:{port}/readyz", context=ctx, timeou
 
 class TestRayClusterUnderTheRealOperator:
     AGENT = ("kreal", "10.212.1")
+    READY_WORKERS = "readyWorkerReplicas"  # the RayCluster status field counting the workers (v1.6.2)
 
     def test_the_scheduler_bound_head_and_workers_to_the_agents_nodes_and_they_are_ready(self, rc):
         cp, node_agent, head, workers = rc
@@ -131,7 +133,7 @@ class TestRayClusterUnderTheRealOperator:
         # The operator saw them Ready: the RayCluster's own status says so.
         status = nshost.wait_for("the RayCluster ready", lambda: (lambda s: s if s.get("state") == "ready" else None)(
             cp.client.get("/apis/ray.io/v1/namespaces/default/rayclusters/seedcore").get("status") or {}), 120)
-        assert status["readyWorkerReplicas"] == 2, status
+        assert status[self.READY_WORKERS] == 2, status
         assert all(p.restarts == 0 for p in [head, *workers])
         assert node_agent.errors == [] and all(cp.alive().values()), (node_agent.errors, cp.alive())
 
@@ -172,6 +174,74 @@ class TestRayClusterUnderTheRealOperator:
             out = workers[0].exec(["python3", "-c", API_FROM_A_POD, fh.read()], timeout=60)
         assert out.returncode == 0, out.stderr[-2000:]
         assert out.stdout.split() == [cp.address, "6443", cp.address, "ok"], out.stdout
+
+
+def _as_emulated(plan, name):
+    """A pod plan (agent.plan_of, or the emulation's operator.Pod) as comparable data: what the API server
+    adds, not KubeRay (the ServiceAccount admission's kube-api-access-* volume; the defaults `protocol: TCP`
+    of a port and `defaultMode: 420` of a ConfigMap volume) left out, the pod's own name as NAME,
+    KUBERAY_GEN_RAY_START_CMD as its sorted words (v1.1.1's flag order is Go's map order)."""
+    def container(c):
+        c = dataclasses.asdict(c)
+        c["mounts"] = [m for m in c["mounts"] if not m["name"].startswith("kube-api-access-")]
+        c["ports"] = [{k: v for k, v in p.items() if (k, v) != ("protocol", "TCP")} for p in c["ports"]]
+        c["env"] = {k: v.replace(name, "NAME") for k, v in c["env"].items()}
+        if "KUBERAY_GEN_RAY_START_CMD" in c["env"]:
+            c["env"]["KUBERAY_GEN_RAY_START_CMD"] = sorted(c["env"]["KUBERAY_GEN_RAY_START_CMD"].split())
+        return c
+    pod = dataclasses.asdict(plan)
+    pod.update(name="NAME", containers=[container(c) for c in plan.containers],
+               init=[container(c) for c in plan.init],
+               volumes={k: v for k, v in pod["volumes"].items() if not k.startswith("kube-api-access-")})
+    for v in pod["volumes"].values():
+        if (v.get("configMap") or {}).get("defaultMode") == 0o644:
+            v["configMap"] = {k: x for k, x in v["configMap"].items() if k != "defaultMode"}
+    return pod
+
+
+def differences(real, emulated, path=""):
+    """Where two values of _as_emulated differ: ["path: real != emulated", ...]."""
+    if isinstance(real, dict) and isinstance(emulated, dict):
+        return [d for k in sorted(set(real) | set(emulated), key=str)
+                for d in differences(real.get(k, "<absent>"), emulated.get(k, "<absent>"), f"{path}.{k}")]
+    if isinstance(real, list) and isinstance(emulated, list) and len(real) == len(emulated) and all(
+            isinstance(x, dict) for x in real + emulated):
+        return [d for i, (a, b) in enumerate(zip(real, emulated)) for d in differences(a, b, f"{path}[{i}]")]
+    return [] if real == emulated else [f"{path}: {real!r} != {emulated!r}"]
+
+
+class TestRayClusterUnderKubeRayV111(TestRayClusterUnderTheRealOperator):
+    """raycluster.yaml under the real KubeRay v1.1.1 (the release of Ray 2.20's time, which
+    tests/kuberay/operator.py emulates): the same scenario, and what it builds compared with the emulation."""
+    AGENT = ("kold", "10.212.7")
+    KUBERAY = "v1.1.1"
+    READY_WORKERS = "availableWorkerReplicas"  # v1.1.1's status has no readyWorkerReplicas
+
+    def test_the_pods_are_what_the_emulation_builds(self, rc):
+        cp, node_agent, head, workers = rc
+        emulation = operator.Operator(operator.documents(os.path.join(DEPLOY, "raycluster.yaml")))
+        found = {}
+        for pod, emulated in [(head, emulation.head()), *((w, emulation.worker()) for w in workers)]:
+            real = agent.plan_of(cp.client.get(f"/api/v1/namespaces/default/pods/{pod.plan.name}"), cp.client)
+            found[pod.plan.role] = differences(_as_emulated(real, real.name), _as_emulated(emulated, emulated.name))
+        assert found == {"head": [], "worker": []}, json.dumps(found, indent=1)
+        # What v1.1.1 builds differently from v1.6.2: no RAY_CLUSTER_NAMESPACE; REDIS_PASSWORD always (empty:
+        # no value at all in the API object); the workers' wait-gcs-ready under `bash -lc`; flags in Go's map
+        # order. The same fieldRefs as v1.6.2 for the cluster name, group and pod name.
+        for p in pods_api(cp, **{"ray.io/cluster": "seedcore"}):
+            env = {e["name"]: e for e in p["spec"]["containers"][0]["env"]}
+            assert env["RAY_CLOUD_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"apiVersion": "v1",
+                                                                              "fieldPath": "metadata.name"}}, env
+            assert "RAY_CLUSTER_NAMESPACE" not in env and env["REDIS_PASSWORD"] == {"name": "REDIS_PASSWORD"}, env
+        gens = [p.plan.containers[0].env["KUBERAY_GEN_RAY_START_CMD"] for p in [head, *workers]]
+        flags = [[w for w in g.split() if w.startswith("--")] for g in gens]
+        assert any(f != sorted(f) for f in flags), gens  # all three sorted by chance (6 flags each): 1 in 720^3
+        for w in workers:
+            wait = w.plan.init[-1]
+            assert wait.name == "wait-gcs-ready" and wait.command == ["/bin/bash", "-lc", "--"], wait
+        # The head Service: a normal ClusterIP Service (v1.6.2: headless, publishNotReadyAddresses).
+        svc = cp.client.get("/api/v1/namespaces/default/services/seedcore-head-svc")["spec"]
+        assert svc["clusterIP"] not in (None, "None") and not svc.get("publishNotReadyAddresses"), svc
 
 
 class TestHeadRecreatedAgainstRedis:

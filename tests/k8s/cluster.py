@@ -75,7 +75,8 @@ while True:
 
 
 def binaries(script="build.sh"):
-    """{"KUBERAY_BIN": dir, "KUBERNETES_BIN": dir, "GOMODCACHE": dir} from build.sh --print (or what another
+    """{"KUBERAY_BIN": dir, "KUBERAY_OLD_BIN": dir, "KUBERNETES_BIN": dir, "GOMODCACHE": dir} from build.sh
+    --print (or what another
     build script of this directory prints, node.py's kubelet.sh), or None if the binaries are not built.
     --print waits for a build under way (scripts/test builds in the background; SEEDCORE_GO_BUILD_WAIT, 90 min
     by default, bounds that wait in the script itself)."""
@@ -95,16 +96,28 @@ def kuberay_version(kuberay_bin):
     return os.path.basename(os.path.dirname(kuberay_bin)).split("-", 1)[1]
 
 
+def kuberay_bin(bins, version=None):
+    """The bin directory of the operator `version` build.sh built (None: KUBERAY_BIN, the newest)."""
+    if version is None:
+        return bins["KUBERAY_BIN"]
+    found = {kuberay_version(d): d for k, d in bins.items() if k.startswith("KUBERAY_")}
+    if version not in found:
+        raise AssertionError(f"no ray-operator {version} among {sorted(found)}: see tests/k8s/build.sh")
+    return found[version]
+
+
 LINK_OCTET = 3  # the host on the pods' network: the bridge is .1, the cluster DNS .2, pods .10 up (kubelet.py)
 
 
 class ControlPlane:
-    def __init__(self, bins, subnet=None, name="k8s"):
+    def __init__(self, bins, subnet=None, name="k8s", kuberay=None):
         """subnet: the pods' network ("10.212.1"), which link() joins; None when the pods run on this host
-        itself (the real kubelet of node.py), which then has only its loopback and the node's own links."""
-        self.bins, self.subnet = bins, subnet
+        itself (the real kubelet of node.py), which then has only its loopback and the node's own links.
+        kuberay: the operator's version, one build.sh built (None: the newest, v1.6.2; "v1.1.1" the older)."""
+        self.subnet = subnet
+        self.bins = {**bins, "KUBERAY_BIN": kuberay_bin(bins, kuberay)}
         self.address = f"{subnet}.{LINK_OCTET}" if subnet else None
-        self.kuberay_version = kuberay_version(bins["KUBERAY_BIN"])
+        self.kuberay_version = kuberay_version(self.bins["KUBERAY_BIN"])
         self.kubernetes_version = os.path.basename(os.path.dirname(bins["KUBERNETES_BIN"])).split("-", 1)[1]
         # Outside /tmp: the host's /tmp is private, and Docker (for the pods) must see the files too.
         self.dir = tempfile.mkdtemp(prefix=f"seedcore-{name}-", dir="/var/tmp")
@@ -176,6 +189,7 @@ class ControlPlane:
             nshost.wait_for(f"CRD {crd} established", lambda c=crd: self._established(c), 60)
         nshost.wait_for("the default ServiceAccount", lambda: self.client.get_or_none(
             "/api/v1/namespaces/default/serviceaccounts/default"), 120)
+        # The same flags in v1.1.1 and v1.6.2 (main.go of either module; controller-runtime adds --kubeconfig).
         self._spawn("ray-operator", [
             "--kubeconfig", f"{d}/kubeconfig", "--enable-leader-election=false", "--metrics-addr=0",
             "--health-probe-bind-address=0", "--log-stdout-encoder=console"])

@@ -184,3 +184,11 @@ def test_pods_are_told_the_api_servers_endpoint_unless_they_set_it():
     plan = agent.plan_of(pod, client=None, service_env=env)
     assert plan.containers[0].env == {**env, "KUBERNETES_SERVICE_PORT": "443"}  # the pod's own value wins
     assert plan.init[0].env["KUBERNETES_SERVICE_HOST"] == "10.9.0.3"  # init containers get it too
+
+
+def test_an_empty_env_value_left_out_of_the_api_object_is_the_empty_string():
+    # KubeRay v1.1.1 adds {"name": "REDIS_PASSWORD"} with an empty value (setContainerEnvVars), and the API
+    # server leaves an empty `value` out: neither value nor valueFrom.
+    pod = {**POD, "spec": {**POD["spec"], "containers": [{**POD["spec"]["containers"][0], "env": [
+        {"name": "REDIS_PASSWORD"}, {"name": "A", "value": "x$(REDIS_PASSWORD)y"}]}]}}
+    assert agent.plan_of(pod, client=None).containers[0].env == {"REDIS_PASSWORD": "", "A": "xy"}

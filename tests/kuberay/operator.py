@@ -156,7 +156,8 @@ class Operator:
         pod_spec = template["spec"]
         labels = dict(template.get("metadata", {}).get("labels") or {})
         labels.update({"ray.io/cluster": self.cluster, "ray.io/node-type": role, "ray.io/group": group,
-                       "ray.io/identifier": f"{self.cluster}-{role}", "ray.io/is-ray-node": "yes"})
+                       "ray.io/identifier": f"{self.cluster}-{role}", "ray.io/is-ray-node": "yes",
+                       "app.kubernetes.io/name": "kuberay", "app.kubernetes.io/created-by": "kuberay-operator"})
         if self.crd == "RayService":
             # BuildPod: a worker is in the serve Service whenever Ready (its readiness probe checks the proxy); a
             # head starts out of it, and the RayService controller labels it "true" once its proxy answers
@@ -164,6 +165,9 @@ class Operator:
             labels["ray.io/serve"] = "false" if role == "head" else "true"
         user = pod_spec["containers"]
         ray = self._container(user[0], name, {"ray.io/cluster": self.cluster})
+        # DefaultHead/WorkerPodTemplate: a `metrics` port 8080 unless the Ray container names one.
+        if not any(p.get("name") == "metrics" for p in ray.ports):
+            ray.ports.append({"name": "metrics", "containerPort": 8080})
         params = start_params(role, dict(spec.get("rayStartParams") or {}), user[0].get("resources") or {},
                               self.fqdn, self.head_port, bool(self.spec.get("enableInTreeAutoscaling")))
         generated = ray_start_cmd(role, params, self.rng)
@@ -224,8 +228,8 @@ class Operator:
         whole environment when it starts (kubelet.py), as the kubelet does."""
         env = {}
         for item in c.get("env") or []:
-            if "value" in item:
-                env[item["name"]] = expand(str(item["value"]), env)
+            if "valueFrom" not in item:  # an empty value is left out of the object: {"name": "REDIS_PASSWORD"}
+                env[item["name"]] = expand(str(item.get("value", "")), env)
             else:
                 src = item["valueFrom"]
                 if "secretKeyRef" in src:
@@ -322,28 +326,24 @@ def default_probes(role, rayservice):
     return ready, live
 
 
+_WAIT_GCS_READY = [  # (depth, line)
+    (0, "SECONDS=0"), (0, "while true; do"), (1, "if (( SECONDS <= 120 )); then"),
+    (2, "if ray health-check --address {address} > /dev/null 2>&1; then"), (3, 'echo "GCS is ready."'), (3, "break"),
+    (2, "fi"), (2, 'echo "$SECONDS seconds elapsed: Waiting for GCS to be ready."'), (1, "else"),
+    (2, "if ray health-check --address {address}; then"),
+    (3, 'echo "GCS is ready. Any error messages above can be safely ignored."'), (3, "break"), (2, "fi"),
+    (2, 'echo "$SECONDS seconds elapsed: Still waiting for GCS to be ready. For troubleshooting, refer to the FAQ at '
+        'https://github.com/ray-project/kuberay/blob/master/docs/guidance/FAQ.md."'),
+    (1, "fi"), (1, "sleep 5\t\t"), (0, "done")]
+
+
 def wait_gcs_ready(fqdn, port):
-    """The wait-gcs-ready init container's loop (DefaultWorkerPodTemplate, v1.1.1), for bash -lc."""
+    """The wait-gcs-ready init container's loop (DefaultWorkerPodTemplate, v1.1.1), for bash -lc: Go's raw
+    string as written there, indented five tabs deep (checked against the real v1.1.1,
+    tests/e2e/test_kuberay_real.py)."""
     address = f"{fqdn}:{port}"
-    return f"""
-SECONDS=0
-while true; do
-  if (( SECONDS <= 120 )); then
-    if ray health-check --address {address} > /dev/null 2>&1; then
-      echo "GCS is ready."
-      break
-    fi
-    echo "$SECONDS seconds elapsed: Waiting for GCS to be ready."
-  else
-    if ray health-check --address {address}; then
-      echo "GCS is ready. Any error messages above can be safely ignored."
-      break
-    fi
-    echo "$SECONDS seconds elapsed: Still waiting for GCS to be ready. For troubleshooting, refer to the FAQ at https://github.com/ray-project/kuberay/blob/master/docs/guidance/FAQ.md."
-  fi
-  sleep 5
-done
-"""
+    return "\n" + "".join("\t" * (5 + depth) + line.format(address=address) + "\n"
+                          for depth, line in _WAIT_GCS_READY) + "\t" * 4
 
 
 def shm_size(container, volumes):

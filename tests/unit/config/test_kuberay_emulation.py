@@ -58,6 +58,20 @@ def test_a_rayservice_head_starts_outside_the_serve_service_and_its_workers_insi
     assert op.head().labels["ray.io/serve"] == "false" and op.worker().labels["ray.io/serve"] == "true"
 
 
+def test_pods_carry_kuberays_labels_metrics_port_and_its_wait_gcs_ready_text():
+    # As the real v1.1.1 builds them (compared field by field in tests/e2e/test_kuberay_real.py).
+    op = operator.Operator(operator.documents(os.path.join(REPO, "deploy", "kuberay", "raycluster.yaml")))
+    head, worker = op.head(), op.worker()
+    for pod in (head, worker):
+        assert pod.labels["app.kubernetes.io/name"] == "kuberay"
+        assert pod.labels["app.kubernetes.io/created-by"] == "kuberay-operator"
+    assert [p["name"] for p in head.containers[0].ports].count("metrics") == 1  # the manifest's own, kept
+    assert {"name": "metrics", "containerPort": 8080} in worker.containers[0].ports  # none there: added
+    script = worker.init[-1].args[0]  # Go's raw string, tab-indented as in pod.go
+    assert script.startswith("\n\t\t\t\t\tSECONDS=0\n") and "\t\t\t\t\t\tsleep 5\t\t\n" in script
+    assert script.endswith("\t\t\t\t\tdone\n\t\t\t\t")
+
+
 def test_k8s_variable_expansion():
     assert operator.expand("--requirepass $(PW) $(NOPE) $$(PW)", {"PW": "s"}) == "--requirepass s $(NOPE) $(PW)"
 
