@@ -19,6 +19,7 @@ import time
 import pytest
 import yaml
 
+from seedcore_boot.serve import config as serve_config
 from tests.dockerhosts import DOCKER_DIR, REPO, DockerLan, Load, engine_or_skip, load_images, wait_for
 from tests.nshost import can_make_hosts
 from tests.sharedstacks import shared
@@ -122,7 +123,7 @@ def cluster(machines):
     wait_for("the head healthy", lambda: health(a) == "healthy", 240)
     wait_for("B's worker healthy", lambda: health(b) == "healthy", 180)
     # The sample app, its replica needing one CPU: only B has one yet.
-    with open(os.path.join(REPO, "seedcore_boot", "default_serve.yaml"), encoding="utf-8") as fh:
+    with open(serve_config.DEFAULT_CONFIG, encoding="utf-8") as fh:
         config = yaml.safe_load(fh)
     config["applications"][0]["deployments"][0]["ray_actor_options"] = {"num_cpus": 1}
     config["http_options"] = {"host": "127.0.0.1", "port": 8000}  # as the head deployed it (ray-head-host.yml)
