@@ -7,6 +7,7 @@ KubeRay's head Service is, publishes not-ready addresses too: they count as read
 ClusterIP's virtual IP (no kube-proxy): the name resolves to a pod's address.
 """
 
+import sys
 import threading
 
 from tests.kuberay import dns, operator
@@ -35,7 +36,9 @@ class Server:
     def __init__(self, host, client, workdir):
         self.client, self.path, self.errors = client, f"{workdir}/records.json", []
         dns.write_records(self.path, {})
-        self.proc = host.spawn(["python3", dns.__file__, self.path])
+        # -I: the script's own directory is not put first on sys.path, where tests/kuberay/operator.py would
+        # shadow the standard library's `operator` (json -> re -> enum imports it): seen with pyenv's 3.11.
+        self.proc = host.spawn([sys.executable, "-I", dns.__file__, self.path])
         self.proc.wait_line("dns ready", 30)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
