@@ -90,13 +90,23 @@ def wait_started(cp, node_agent, name, workers):
                              f"operator:\n{cp.logs('ray-operator', 30)}") from None
 
 
+def linked_agent(cp, tag, subnet, tmp_path_factory):
+    """A node agent of `cp` on its own pods' network `subnet`, the control plane linked into that network, as
+    a cluster's control plane sits on the pod network."""
+    found = agent.NodeAgent(cp.client, tag, subnet, str(tmp_path_factory.mktemp(tag)),
+                            kubelet_version=cp.kubernetes_version)
+    try:
+        cp.link(found.network)
+    except BaseException:
+        found.close()
+        raise
+    return found
+
+
 @pytest.fixture(scope="class")
 def node_agent(plane, tmp_path_factory, request):
-    tag, subnet = request.cls.AGENT
-    found = agent.NodeAgent(plane.client, tag, subnet, str(tmp_path_factory.mktemp(tag)),
-                            kubelet_version=plane.kubernetes_version)
+    found = linked_agent(plane, *request.cls.AGENT, tmp_path_factory)
     try:
-        plane.link(found.network)  # the control plane on the pods' network, as in a cluster
         yield found
     finally:
         found.close()
@@ -445,9 +455,7 @@ def outsider(name, own_ca):
 def test_a_tls_raycluster_forms_under_mutual_tls_and_refuses_pods_without_its_ca(bins, tmp_path_factory):
     cp, node_agent = cluster.ControlPlane(bins, "10.212.6"), None
     try:
-        node_agent = agent.NodeAgent(cp.client, "ktls", "10.212.6", str(tmp_path_factory.mktemp("ktls")),
-                                     kubelet_version=cp.kubernetes_version)
-        cp.link(node_agent.network)  # the control plane on the pods' network, as in a cluster
+        node_agent = linked_agent(cp, "ktls", "10.212.6", tmp_path_factory)
         # docs/kubernetes.md's block as a user runs it, in a directory of their own with the repo's deploy/.
         user = tmp_path_factory.mktemp("user")
         os.symlink(os.path.join(REPO, "deploy"), user / "deploy")
