@@ -8,7 +8,7 @@ import click
 
 from . import __version__
 from .config import fields, settings as settings_mod
-from .config.addresses import parse_head_address
+from .config.addresses import host_port, parse_head_address
 from .errors import BootError, usage_error
 from .host import leftovers, ports
 from .log import Log
@@ -122,8 +122,7 @@ def worker(config_path, dry_run, ray_args, **opts):
     if not settings.head_address:
         raise usage_error("no head address", "give --address HOST:PORT (or SEEDCORE_HEAD_ADDRESS)")
     host, port = parse_head_address(settings.head_address)
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return _run_node("worker", config_path, opts, ray_args, dry_run, address=address,
+    return _run_node("worker", config_path, opts, ray_args, dry_run, address=host_port(host, port),
                      wait_first=headwait.before_start(settings, Log(settings.log_format), os.environ))
 
 
@@ -152,7 +151,7 @@ def check_ports(config_path, role, as_json, firewall, **opts):
         for st in statuses:
             p = st.planned
             verdict = "free" if st.free else f"BUSY: {ports.busy_message(st)}"
-            click.echo(f"{p.name:<22} {p.host or '*'}:{p.port:<6} {verdict}")
+            click.echo(f"{p.name:<22} {host_port(p.host or '*', p.port):<12} {verdict}")
     return 0 if all(s.free for s in statuses) else 1
 
 

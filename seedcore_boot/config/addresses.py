@@ -37,6 +37,12 @@ def parse_head_address(text):
     return host, int(port)
 
 
+def host_port(host, port):
+    """HOST:PORT as every dialer and every reader of a URL takes it: an IPv6 address in brackets
+    ("fd00::5:6379" is ambiguous, and http://fd00::5:8265 is no URL)."""
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
 _ADDRESS = re.compile(r"(?:(rediss?)://)?(\[[0-9a-fA-F:.]+\]|[^\s:/@\[\]]+):(\d{1,5})/?")
 
 

@@ -25,7 +25,7 @@ import time
 
 import psutil
 
-from ..config.addresses import parse_head_address
+from ..config.addresses import host_port, parse_head_address
 from ..errors import BootError
 from ..log import ms
 from ..ray import gcsprobe, raylogs
@@ -67,7 +67,7 @@ def drain(sup, settings, log, why):
         log.warn("drain", f"cannot mark this node draining: {exc}; stopping without a drain")
         return False
     if node is None:
-        log.warn("drain", f"the head knows no live node at {sup.node_ip}:{settings.node_manager_port}; "
+        log.warn("drain", f"the head knows no live node at {host_port(sup.node_ip, settings.node_manager_port)}; "
                  "stopping without a drain")
         return False
     log.event("drain", f"node {node[:12]} marked draining for {timeout:g} s (drain_timeout); waiting for Serve "

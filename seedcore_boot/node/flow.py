@@ -7,7 +7,7 @@ Head and worker differ only in their argv, their port plan and the steps run onc
 import time
 from typing import Callable
 
-from ..config.addresses import parse_head_address
+from ..config.addresses import host_port, parse_head_address
 from ..errors import BootError
 from ..host import exposure, hostcheck, leftovers, nodeaddr, portclaim, ports, state
 from ..log import ms
@@ -258,7 +258,7 @@ def _check_worker_temp_dir(settings, ray_dir, log):
 
 
 def dashboard_url(s):
-    return f"http://{health.local_host(s.dashboard_host)}:{s.dashboard_port}"
+    return f"http://{host_port(health.local_host(s.dashboard_host), s.dashboard_port)}"
 
 
 def endpoints_of(s, role, node_ip):
@@ -266,10 +266,10 @@ def endpoints_of(s, role, node_ip):
     out = {}
     if role == "head":
         dash = ip if s.dashboard_host in ("0.0.0.0", "::") else s.dashboard_host
-        out["gcs"] = f"{ip}:{s.gcs_port}"
-        out["dashboard"] = f"http://{dash}:{s.dashboard_port}"
-        out["client"] = f"ray://{ip}:{s.client_port}"
-    out["metrics"] = f"http://{ip}:{s.metrics_export_port}/metrics"
+        out["gcs"] = host_port(ip, s.gcs_port)
+        out["dashboard"] = f"http://{host_port(dash, s.dashboard_port)}"
+        out["client"] = f"ray://{host_port(ip, s.client_port)}"
+    out["metrics"] = f"http://{host_port(ip, s.metrics_export_port)}/metrics"
     if role == "head" and not s.disable_metrics_server:
-        out["dashboard_metrics"] = f"http://{ip}:{s.dashboard_metrics_port}/metrics"
+        out["dashboard_metrics"] = f"http://{host_port(ip, s.dashboard_metrics_port)}/metrics"
     return out

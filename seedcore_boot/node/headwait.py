@@ -10,7 +10,7 @@ import socket
 import time
 
 from .. import RAY_VERSION
-from ..config.addresses import parse_head_address
+from ..config.addresses import host_port, parse_head_address
 from ..errors import BootError
 from ..host import nodeaddr
 from ..ray import raydeath, raytemp
@@ -49,10 +49,11 @@ def wait_for_head(address, timeout, sleep, log, progress_every=5.0):
     timeout 0 waits forever. sleep() is the supervisor's, so a SIGTERM during the wait stops it.
     """
     host, port = parse_head_address(address)
+    head = host_port(host, port)
     start = time.monotonic()
     deadline = start + timeout if timeout else None
     delay, last_error, next_log, attempts = 0.1, "no attempt yet", start + progress_every, 0
-    log.event("wait", f"waiting for the head at {host}:{port}"
+    log.event("wait", f"waiting for the head at {head}"
               + (f" (up to {timeout:g} s)" if timeout else " (no time limit)"))
     while True:
         attempts += 1
@@ -65,23 +66,23 @@ def wait_for_head(address, timeout, sleep, log, progress_every=5.0):
             ok, detail, version = check_gcs(ip, port, timeout=max(0.2, min(3.0, left)))
             if ok:
                 if version and version != RAY_VERSION:
-                    raise BootError(f"the head at {host}:{port} runs Ray {version}; this worker has Ray {RAY_VERSION}",
+                    raise BootError(f"the head at {head} runs Ray {version}; this worker has Ray {RAY_VERSION}",
                                     "run the same Ray version on every node")
-                log.event("wait", f"head at {host}:{port} ({ip}) is healthy after "
+                log.event("wait", f"head at {head} ({ip}) is healthy after "
                           f"{time.monotonic() - start:.1f} s, {attempts} attempt(s)")
                 return host, port, ip
             failed = handshake_failure(ip, port, detail)
             if failed:  # it will not heal: say why now, rather than retry until wait_timeout as Ray would
-                raise BootError(f"the TLS handshake with the head at {host}:{port} ({ip}) failed: {failed[0]}",
+                raise BootError(f"the TLS handshake with the head at {head} ({ip}) failed: {failed[0]}",
                                 failed[1])
-            last_error = f"{ip}:{port}: {detail}"
+            last_error = f"{host_port(ip, port)}: {detail}"
         now = time.monotonic()
         if deadline and now >= deadline:
-            raise BootError(f"the head at {host}:{port} was not reachable within {timeout:g} s "
+            raise BootError(f"the head at {head} was not reachable within {timeout:g} s "
                             f"(last error: {last_error})",
                             "check the address and that the head is up; raise wait_timeout (0 waits forever)")
         if now >= next_log:
-            log.event("wait", f"still waiting for {host}:{port} ({now - start:.0f} s, {attempts} attempts; "
+            log.event("wait", f"still waiting for {head} ({now - start:.0f} s, {attempts} attempts; "
                       f"last error: {last_error})")
             next_log = now + progress_every
         # Exponential backoff with jitter, capped low: a probe is one small gRPC call, and every second of
@@ -100,7 +101,7 @@ def before_start(settings, log, env):
 
     def wait_first(sup):
         host, port, ip = wait_for_head(settings.head_address, settings.wait_timeout, sup.sleep, log)
-        check_versions(f"{host}:{port}", cluster_versions(ip, port))
+        check_versions(host_port(host, port), cluster_versions(ip, port))
         mine = nodeaddr.check_worker(settings, ip, port, log)
         tls.check_worker_address(settings, mine)  # a certificate of the user's must name it (tls/nodetls.py)
         wait_s, why, cluster = head_patience(settings, env, ip, port)

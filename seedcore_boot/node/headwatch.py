@@ -24,6 +24,7 @@ import threading
 import time
 from typing import NamedTuple, Optional
 
+from ..config.addresses import host_port
 from ..errors import BootError
 from ..ray import gcsprobe
 
@@ -118,7 +119,7 @@ class HeadWatch:
         self.host, self.ip, self.port, self.log, self.resolve = host, ip, port, log, resolve
         self.interval = interval
         self.raylet = None
-        self.watch = Watch(f"{host}:{port}", wait_s, why, cluster, time.monotonic(), time.time())
+        self.watch = Watch(host_port(host, port), wait_s, why, cluster, time.monotonic(), time.time())
         self._lock = threading.Lock()  # the thread's looks and check()'s last look when Ray dies
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="head-watch", daemon=True)
@@ -126,6 +127,8 @@ class HeadWatch:
 
     def watch_node(self, node_ip, node_manager_port):
         """Ask about this node from now on (its raylet is registered once Ray printed its marker)."""
+        # Not host_port(): this is the key the GCS matches, as the raylet builds it of its own address
+        # (node_manager_address + ":" + port, unbracketed even for IPv6).
         self.raylet = f"{node_ip}:{node_manager_port}"
 
     def current_ip(self):

@@ -19,6 +19,7 @@ import os
 import sys
 from typing import NamedTuple, Optional
 
+from ..config.addresses import host_port
 from ..errors import BootError
 from . import protowire
 
@@ -111,7 +112,7 @@ _KV_GET = "/ray.rpc.InternalKVGcsService/InternalKVGet"
 def _call(ip, port, method, request, timeout):
     """The raw reply of one unary call; raises grpc.RpcError."""
     grpc = _grpc()
-    target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    target = host_port(ip, port)
     options = [("grpc.enable_http_proxy", 0)]
     if _tls is None:
         channel = grpc.insecure_channel(target, options=options)

@@ -19,6 +19,7 @@ head presents; the leftovers mark in `ray start`'s environment is fixed when the
 import os
 import time
 
+from ..config.addresses import host_port
 from ..errors import BootError
 from . import gcsprobe
 
@@ -43,7 +44,7 @@ def parse(value, where):
 def of_head(ip, port, sleep, patience=PATIENCE):
     """The temp dir the worker's Ray will use: the head's, from its GCS. The GCS answers CheckAlive a moment
     before the head's node has recorded it, so it is asked again for as long as Ray itself would."""
-    where = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    where = host_port(ip, port)
     deadline = time.monotonic() + patience
     while True:
         try:
