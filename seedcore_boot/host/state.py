@@ -165,7 +165,7 @@ def pid_namespace():
     own PID 1 is `ray kuberay-autoscaler`), and `seedcore-boot status` there (`kubectl exec -c autoscaler`,
     or the image's HEALTHCHECK where a runtime runs it) removed the head's node file as stale: the head's
     liveness probe failed from then on, a restart every 85 s (seen under the real KubeRay v1.6.2 when the
-    test's node agent still ran the HEALTHCHECK, tests/e2e/test_kuberay_real.py)."""
+    test's node agent still ran the HEALTHCHECK, tests/e2e/kuberay_real/test_autoscaling.py)."""
     try:
         return os.readlink("/proc/self/ns/pid")
     except OSError:

@@ -21,9 +21,9 @@ import pytest
 from tests import nshost
 from tests.e2e.test_docker import _engine_or_skip
 from tests.e2e.test_kuberay import DEPLOY, IMAGE, applications, build_image, http, nodes, replica_ips
-from tests.e2e.test_kuberay_real import FQDN, _binaries_or_skip, is_ready, pods_api
 from tests.k8s import node, podexec
 from tests.k8s.cluster import ControlPlane
+from tests.k8s.scenario import FQDN, binaries_or_skip, is_ready, pods_api
 from tests.kuberay import operator
 from tests.skips import need
 
@@ -54,7 +54,7 @@ def _one_worker(docs):
 
 @pytest.fixture(scope="module")
 def plane():
-    bins, kubelet_bins = _binaries_or_skip(), node.binaries()
+    bins, kubelet_bins = binaries_or_skip(), node.binaries()
     need(kubelet_bins is not None, "needs the kubelet built: bash tests/k8s/kubelet.sh")
     need(not node.missing(), f"needs Debian's {', '.join(node.missing())}")
     _engine_or_skip()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real KubeRay operator and a Kubernetes control plane (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler) from the Go module proxy at pinned versions, for the tests in
-# tests/k8s and tests/e2e/test_kuberay_real.py. Test tooling only: everything lands in a cache OUTSIDE the
+# tests/k8s and tests/e2e/kuberay_real/. Test tooling only: everything lands in a cache OUTSIDE the
 # repo keyed by version, so a warm CI run finds the binaries and builds nothing; the repo holds no Go source,
 # no binary and no CRD copy (the harness reads the CRDs from the module cache).
 #
@@ -14,7 +14,7 @@ set -euo pipefail
 # Kubernetes: a 1.35 release, the line of that client.
 KUBERAY_VERSION=${KUBERAY_VERSION:-v1.6.2}
 # And one older release the proxy serves: v1.1.1, the operator of Ray 2.20's time, which
-# tests/kuberay/operator.py emulates (tests/e2e/test_kuberay_real.py runs raycluster.yaml under both).
+# tests/kuberay/operator.py emulates (tests/e2e/kuberay_real/test_raycluster.py runs raycluster.yaml under both).
 KUBERAY_OLD_VERSION=${KUBERAY_OLD_VERSION:-v1.1.1}
 KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.35.4}
 

@@ -1,5 +1,5 @@
 """The node agent's pure parts: an API Pod read as the pod the emulation's kubelet runs, and the status it
-reports back. (The agent against the real API server: tests/e2e/test_kuberay_real.py.)"""
+reports back. (The agent against the real API server: tests/e2e/kuberay_real/.)"""
 
 from types import SimpleNamespace
 

@@ -340,7 +340,7 @@ _WAIT_GCS_READY = [  # (depth, line)
 def wait_gcs_ready(fqdn, port):
     """The wait-gcs-ready init container's loop (DefaultWorkerPodTemplate, v1.1.1), for bash -lc: Go's raw
     string as written there, indented five tabs deep (checked against the real v1.1.1,
-    tests/e2e/test_kuberay_real.py)."""
+    tests/e2e/kuberay_real/test_raycluster.py)."""
     address = f"{fqdn}:{port}"
     return "\n" + "".join("\t" * (5 + depth) + line.format(address=address) + "\n"
                           for depth, line in _WAIT_GCS_READY) + "\t" * 4

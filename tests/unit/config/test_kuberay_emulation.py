@@ -59,7 +59,7 @@ def test_a_rayservice_head_starts_outside_the_serve_service_and_its_workers_insi
 
 
 def test_pods_carry_kuberays_labels_metrics_port_and_its_wait_gcs_ready_text():
-    # As the real v1.1.1 builds them (compared field by field in tests/e2e/test_kuberay_real.py).
+    # As the real v1.1.1 builds them (compared field by field in tests/e2e/kuberay_real/test_raycluster.py).
     op = operator.Operator(operator.documents(os.path.join(REPO, "deploy", "kuberay", "raycluster.yaml")))
     head, worker = op.head(), op.worker()
     for pod in (head, worker):
