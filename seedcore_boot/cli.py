@@ -240,27 +240,16 @@ def serve_deploy(config_file, config_path, address, timeout, **opts):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def serve_status(config_path, address, as_json, **opts):
     """Print each Serve application's status: exit 0 when all are RUNNING, 1 otherwise."""
-    from .serve import deploy as serve
+    from .serve import appstatus, deploy as serve
 
     s = _resolve(config_path, opts).settings
     url = _dashboard(address, s)
     details, err = serve.instance(url)
     if details is None:
         raise BootError(f"no Serve REST API at {url}: {err}", "start the head, or give --address")
-    apps = serve.mappings(details, "applications")
-    healthy = bool(apps) and all(a.get("status") == "RUNNING" for a in apps.values())
-    if as_json:
-        click.echo(json.dumps({"healthy": healthy, "applications": {
-            n: {"status": a.get("status"), "route_prefix": a.get("route_prefix"), "message": a.get("message"),
-                "deployments": {d: dep.get("status") for d, dep in serve.mappings(a, "deployments").items()}}
-            for n, a in apps.items()}}, indent=2))
-    else:
-        if not apps:
-            click.echo("no Serve applications")
-        for name, a in apps.items():
-            msg = serve.app_message(a) if a.get("status") != "RUNNING" else ""
-            click.echo(f"{name:<16} {a.get('status')!s:<14} {a.get('route_prefix') or '-'!s:<12} {msg}")
-    return 0 if healthy else 1
+    report = appstatus.report(details)
+    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(appstatus.text_lines(details)))
+    return 0 if report["healthy"] else 1
 
 
 @cli.group("tls")
