@@ -3,7 +3,7 @@ reports back. (The agent against the real API server: tests/e2e/kuberay_real/.)"
 
 from types import SimpleNamespace
 
-from tests.k8s import agent
+from tests.k8s import agent, podspec
 from tests.kuberay import kubelet, operator
 
 # A worker pod in the shape KubeRay v1.6.2 creates it (common/pod.go setContainerEnvVars: fieldRefs for the
@@ -36,7 +36,7 @@ POD = {
 
 
 def test_an_api_pod_becomes_the_pod_the_kubelet_emulation_runs():
-    plan = agent.plan_of(POD, client=None)
+    plan = podspec.plan_of(POD, client=None)
     c = plan.containers[0]
     assert (plan.name, plan.role, plan.group, plan.restart_policy, plan.grace) == (
         "rc-workers-worker-abcde", "worker", "workers", "Never", 58.0)
@@ -50,7 +50,7 @@ def test_an_api_pod_becomes_the_pod_the_kubelet_emulation_runs():
 
 
 def _running(**state):
-    pod = kubelet.RunningPod(SimpleNamespace(tag="t"), agent.plan_of(POD, client=None), "10.9.0.10")
+    pod = kubelet.RunningPod(SimpleNamespace(tag="t"), podspec.plan_of(POD, client=None), "10.9.0.10")
     for k, v in state.items():
         setattr(pod, k, v)
     return pod
@@ -132,7 +132,7 @@ class _Api:
 
 def test_the_service_account_volume_holds_a_token_bound_to_the_pod_the_ca_and_the_namespace():
     api = _Api()
-    files = agent._Objects(api, "ns1").projected(SA_VOLUME["projected"], "rc-head-x2b4c")
+    files = podspec.ApiObjects(api, "ns1").projected(SA_VOLUME["projected"], "rc-head-x2b4c")
     assert files == {"token": "eyJ.token", "ca.crt": "-----BEGIN CERTIFICATE-----\n", "namespace": "ns1"}
     # The kubelet's TokenRequest: the pod's service account, bound to this pod (name and uid).
     assert api.sent == [("POST", "/api/v1/namespaces/ns1/serviceaccounts/rc/token", {
@@ -142,7 +142,7 @@ def test_the_service_account_volume_holds_a_token_bound_to_the_pod_the_ca_and_th
 
 
 def test_a_head_with_kuberays_autoscaler_reports_both_containers_sorted_by_name():
-    plan = agent.plan_of(HEAD, client=None)
+    plan = podspec.plan_of(HEAD, client=None)
     sidecar = plan.containers[1]
     assert sidecar.env == {"RAY_CLUSTER_NAME": "rc", "RAY_CLUSTER_NAMESPACE": "ns1",
                            "RAY_HEAD_POD_NAME": "rc-head-x2b4c", "KUBERAY_CRD_VER": "v1"}
@@ -175,13 +175,13 @@ SLICES = [
 
 
 def test_pods_are_told_the_api_servers_endpoint_unless_they_set_it():
-    env = agent.api_service_env(SLICES)
+    env = podspec.api_service_env(SLICES)
     assert env == {"KUBERNETES_SERVICE_HOST": "10.9.0.3", "KUBERNETES_SERVICE_PORT": "6443",
                    "KUBERNETES_SERVICE_PORT_HTTPS": "6443"}
-    assert agent.api_service_env(SLICES[:1]) == {}  # before the API server wrote its endpoint
+    assert podspec.api_service_env(SLICES[:1]) == {}  # before the API server wrote its endpoint
     pod = {**POD, "spec": {**POD["spec"], "containers": [{**POD["spec"]["containers"][0], "env": [
         {"name": "KUBERNETES_SERVICE_PORT", "value": "443"}]}]}}
-    plan = agent.plan_of(pod, client=None, service_env=env)
+    plan = podspec.plan_of(pod, client=None, service_env=env)
     assert plan.containers[0].env == {**env, "KUBERNETES_SERVICE_PORT": "443"}  # the pod's own value wins
     assert plan.init[0].env["KUBERNETES_SERVICE_HOST"] == "10.9.0.3"  # init containers get it too
 
@@ -191,4 +191,4 @@ def test_an_empty_env_value_left_out_of_the_api_object_is_the_empty_string():
     # server leaves an empty `value` out: neither value nor valueFrom.
     pod = {**POD, "spec": {**POD["spec"], "containers": [{**POD["spec"]["containers"][0], "env": [
         {"name": "REDIS_PASSWORD"}, {"name": "A", "value": "x$(REDIS_PASSWORD)y"}]}]}}
-    assert agent.plan_of(pod, client=None).containers[0].env == {"REDIS_PASSWORD": "", "A": "xy"}
+    assert podspec.plan_of(pod, client=None).containers[0].env == {"REDIS_PASSWORD": "", "A": "xy"}

@@ -15,7 +15,7 @@ import pytest
 
 from tests import nshost
 from tests.e2e.test_kuberay import DEPLOY, applications, http, nodes, replica_ips
-from tests.k8s import agent
+from tests.k8s import podspec
 from tests.k8s.scenario import FQDN, pods_api, start
 from tests.kuberay import operator
 
@@ -95,7 +95,7 @@ class TestRayClusterUnderTheRealOperator:
 
 
 def _as_emulated(plan, name):
-    """A pod plan (agent.plan_of, or the emulation's operator.Pod) as comparable data: what the API server
+    """A pod plan (podspec.plan_of, or the emulation's operator.Pod) as comparable data: what the API server
     adds, not KubeRay (the ServiceAccount admission's kube-api-access-* volume; the defaults `protocol: TCP`
     of a port and `defaultMode: 420` of a ConfigMap volume) left out, the pod's own name as NAME,
     KUBERAY_GEN_RAY_START_CMD as its sorted words (v1.1.1's flag order is Go's map order)."""
@@ -140,7 +140,7 @@ class TestRayClusterUnderKubeRayV111(TestRayClusterUnderTheRealOperator):
         emulation = operator.Operator(operator.documents(os.path.join(DEPLOY, "raycluster.yaml")))
         found = {}
         for pod, emulated in [(head, emulation.head()), *((w, emulation.worker()) for w in workers)]:
-            real = agent.plan_of(cp.client.get(f"/api/v1/namespaces/default/pods/{pod.plan.name}"), cp.client)
+            real = podspec.plan_of(cp.client.get(f"/api/v1/namespaces/default/pods/{pod.plan.name}"), cp.client)
             found[pod.plan.role] = differences(_as_emulated(real, real.name), _as_emulated(emulated, emulated.name))
         assert found == {"head": [], "worker": []}, json.dumps(found, indent=1)
         # What v1.1.1 builds differently from v1.6.2: no RAY_CLUSTER_NAMESPACE; REDIS_PASSWORD always (empty:
