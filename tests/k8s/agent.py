@@ -4,12 +4,12 @@ from the API instead of from the emulated operator.
 - Registers Nodes (Ready, with capacity, a Lease renewed as the kubelet's heartbeat), all backed by the
   machine's one Docker engine and one --internal Docker network: the nodes are where the real scheduler
   binds pods, the engine is where they run.
-- Runs the pods bound to its nodes exactly as the emulation runs a pod (kubelet.RunningPod: the pod's image,
+- Runs the pods bound to its nodes exactly as the emulation runs one (tests/kuberay/pods.py: the pod's image,
   env with fieldRefs and secretKeyRefs resolved, command and args with $(VAR) expanded, volumes, CPU and
   memory limits, /dev/shm, securityContext, exec probes at their periods and thresholds, restart policy,
   deletion with SIGTERM then SIGKILL after the grace period), then reports phase, conditions, pod IP and
   container states to the pod's status subresource, as the kubelet does. A pod's other containers (KubeRay's
-  autoscaler) run beside its first, in its network namespace (kubelet.Sidecar).
+  autoscaler) run beside its first, in its network namespace (pods.Sidecar).
 - The projected volume the API server's ServiceAccount admission adds to every pod is filled as the kubelet
   fills it: a token from the TokenRequest API bound to the pod, the CA of the kube-root-ca.crt ConfigMap, the
   namespace.

@@ -32,7 +32,7 @@ import yaml
 
 from tests import nshost
 from tests.k8s import api, certs
-from tests.kuberay import kubelet
+from tests.kuberay import kubelet, pods
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "seedcore-test-admin-token"
@@ -196,7 +196,7 @@ class ControlPlane:
 
     def link(self, network):
         """Plug the host into the Docker network `network` (the node agent's, on self.subnet)."""
-        net = json.loads(kubelet.docker("network", "inspect", network).stdout)[0]
+        net = json.loads(pods.docker("network", "inspect", network).stdout)[0]
         bridge = net["Options"].get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}"
         outside = f"k8s{self.host.pid}"[:15]  # the root namespace's end, a port of the bridge
         subprocess.run(["ip", "link", "add", "name", "eth0", "netns", str(self.host.pid), "type", "veth",

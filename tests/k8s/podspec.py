@@ -40,8 +40,8 @@ def api_service_env(slices):
 
 
 def plan_of(pod, client, service_env=None):
-    """An API Pod as the emulation's operator.Pod (what kubelet.RunningPod runs); service_env: what the kubelet
-    adds to every container's environment where the container does not set it."""
+    """An API Pod as the emulation's operator.Pod (what tests/kuberay/pods.RunningPod runs); service_env: what
+    the kubelet adds to every container's environment where the container does not set it."""
     meta, spec = pod["metadata"], pod["spec"]
     labels = dict(meta.get("labels") or {})
     resolver = _Resolver(client, meta["namespace"])

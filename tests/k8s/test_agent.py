@@ -4,7 +4,7 @@ reports back. (The agent against the real API server: tests/e2e/kuberay_real/.)"
 from types import SimpleNamespace
 
 from tests.k8s import agent, podspec
-from tests.kuberay import kubelet, operator
+from tests.kuberay import operator, pods
 
 # A worker pod in the shape KubeRay v1.6.2 creates it (common/pod.go setContainerEnvVars: fieldRefs for the
 # cluster name, group and pod name), as the API server returns it.
@@ -50,7 +50,7 @@ def test_an_api_pod_becomes_the_pod_the_kubelet_emulation_runs():
 
 
 def _running(**state):
-    pod = kubelet.RunningPod(SimpleNamespace(tag="t"), podspec.plan_of(POD, client=None), "10.9.0.10")
+    pod = pods.RunningPod(SimpleNamespace(tag="t"), podspec.plan_of(POD, client=None), "10.9.0.10")
     for k, v in state.items():
         setattr(pod, k, v)
     return pod
@@ -147,7 +147,7 @@ def test_a_head_with_kuberays_autoscaler_reports_both_containers_sorted_by_name(
     assert sidecar.env == {"RAY_CLUSTER_NAME": "rc", "RAY_CLUSTER_NAMESPACE": "ns1",
                            "RAY_HEAD_POD_NAME": "rc-head-x2b4c", "KUBERAY_CRD_VER": "v1"}
     assert sidecar.cpu == 0.5 and [m["name"] for m in sidecar.mounts] == ["ray-logs", "kube-api-access-x7k2p"]
-    head = kubelet.RunningPod(SimpleNamespace(tag="t"), plan, "10.9.0.10")
+    head = pods.RunningPod(SimpleNamespace(tag="t"), plan, "10.9.0.10")
     head.running = head.ready = True
     # The autoscaler not started yet: the pod is not Ready, whatever the Ray container says.
     status = agent.pod_status(head, "10.9.0", "2026-01-01T00:00:00Z")
