@@ -15,18 +15,21 @@ def boot(*args, env=None):
                           env=full, timeout=60)
 
 
-def test_dry_run_prints_argv_and_env_and_starts_nothing():
-    r = boot("head", "--dry-run", "--port", "7379", "--num-cpus", "2", "--object-store-memory", "100mb",
+def test_dry_run_prints_argv_and_env_and_starts_nothing(own_node_env):
+    env = dict(own_node_env)
+    gcs, metrics = env.pop("SEEDCORE_BOOT_GCS_PORT"), env.pop("SEEDCORE_BOOT_METRICS_EXPORT_PORT")
+    del env["SEEDCORE_BOOT_DASHBOARD_METRICS_PORT"]  # the seed's variables below set it (and it is set aside)
+    r = boot("head", "--dry-run", "--port", gcs, "--num-cpus", "2", "--object-store-memory", "100mb",
              "--resources", '{"accel": 1}', "--", "--storage=/data/storage",
-             env={"RAY_DISABLE_METRICS_SERVER": "1", "RAY_METRICS_EXPORT_PORT": "8080",
-                  "RAY_DASHBOARD_METRICS_PORT": "8080"})
+             env={**env, "RAY_DISABLE_METRICS_SERVER": "1", "RAY_METRICS_EXPORT_PORT": metrics,
+                  "RAY_DASHBOARD_METRICS_PORT": metrics})
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     argv = lines[1]
-    assert " start --head --block " in argv and "--port=7379" in argv and "--num-cpus=2" in argv
-    assert "--metrics-export-port=8080" in argv and "--object-store-memory=104857600" in argv
+    assert " start --head --block " in argv and f"--port={gcs}" in argv and "--num-cpus=2" in argv
+    assert f"--metrics-export-port={metrics}" in argv and "--object-store-memory=104857600" in argv
     assert "'--resources={\"accel\": 1}'" in argv and argv.endswith("--storage=/data/storage")
-    assert any(l.startswith("DASHBOARD_METRIC_PORT=") and l != "DASHBOARD_METRIC_PORT=8080" for l in lines)
+    assert any(l.startswith("DASHBOARD_METRIC_PORT=") and l != f"DASHBOARD_METRIC_PORT={metrics}" for l in lines)
     assert "RAY_DASHBOARD_METRICS_PORT" in r.stdout  # the note that says the value was set aside
 
 

@@ -56,15 +56,15 @@ def test_password_and_password_file_are_one_or_the_other(tmp_path):
 ENV = {"RAY_REDIS_ADDRESS": "redis:6379", "REDIS_PASSWORD": "hunter2-secret"}
 
 
-def _boot(*args):
+def _boot(*args, extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SEEDCORE_", "RAY_", "REDIS_"))}
-    env.update(ENV)
+    env.update(ENV, **(extra or {}))
     return subprocess.run([sys.executable, "-m", "seedcore_boot", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
 
-def test_the_password_reaches_ray_but_no_output():
-    dry = _boot("head", "--dry-run")
+def test_the_password_reaches_ray_but_no_output(own_node_env):
+    dry = _boot("head", "--dry-run", extra=own_node_env)
     assert dry.returncode == 0, dry.stderr
     assert "hunter2" not in dry.stdout + dry.stderr and "--redis-password=***" in dry.stdout
     assert "RAY_REDIS_ADDRESS=redis:6379" in dry.stdout and "RAY_external_storage_namespace=seedcore-" in dry.stdout
