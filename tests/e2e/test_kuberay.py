@@ -18,21 +18,15 @@ import pytest
 import yaml
 
 from tests import nshost
-from tests.e2e.test_docker import REPO, _engine_or_skip
+from tests.e2e.test_docker import _engine_or_skip
 from tests.k8s import kubectl
 from tests.kuberay import kubelet, operator
+from tests.kuberay.inpod import (DEPLOY, TASK_ON_NODE, applications, build_image, head_only, http, nodes,
+                                 ray_lines, replica_ips)
 from tests.sharedstacks import shared
 
 pytestmark = pytest.mark.e2e
-DEPLOY = os.path.join(REPO, "deploy", "kuberay")
-IMAGE = "seedcore-boot/ray:2.20.0"
 SEED = int(os.environ.get("SEEDCORE_KUBERAY_SEED") or random.randrange(10**6))  # the flag order: printed on failure
-
-
-def build_image():
-    out = subprocess.run(["docker", "build", "-q", "--network", "none", "-f", "docker/Dockerfile", "-t", IMAGE, "."],
-                         cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -49,42 +43,8 @@ def cluster(tmp_path_factory, manifest, tag, subnet, edit=None):
     return op, kubelet.Kubelet(op, tag, subnet, str(tmp_path_factory.mktemp(tag)))
 
 
-def http(pod, url, method="GET", body=None, timeout=10):
-    """(status, text) of a request made from inside `pod`."""
-    code = ("import json,sys,urllib.request,urllib.error\n"
-            "m,u,b,t=sys.argv[1:5]\n"
-            "r=urllib.request.Request(u,data=b.encode() if b else None,method=m,"
-            "headers={'Content-Type':'application/json'})\n"
-            "try:\n with urllib.request.urlopen(r,timeout=float(t)) as x: print(json.dumps([x.status,x.read().decode()]))\n"
-            "except urllib.error.HTTPError as e: print(json.dumps([e.code,e.read().decode()]))\n"
-            "except Exception as e: print(json.dumps([0,repr(e)]))\n")
-    out = pod.exec(["python3", "-c", code, method, url, body or "", str(timeout)], timeout=timeout + 30)
-    status, text = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else (0, out.stderr)
-    return status, text
-
-
 def wait_for(what, test, timeout, step=1.0):
     return nshost.wait_for(f"{what} (flag-order seed {SEED})", test, timeout, step)
-
-
-def nodes(pod, svc):
-    """{node ip: (state, resources total, node id)} of the live nodes, as the head's dashboard reports them."""
-    status, text = http(pod, f"http://{svc}:8265/nodes?view=summary")
-    assert status == 200, text
-    return {n["raylet"]["nodeManagerAddress"]: (n["raylet"]["state"], n["raylet"].get("resourcesTotal", {}),
-                                                n["raylet"]["nodeId"])
-            for n in json.loads(text)["data"]["summary"] if n["raylet"]["state"] == "ALIVE"}
-
-
-def applications(pod, svc):
-    status, text = http(pod, f"http://{svc}:8265/api/serve/applications/")
-    return json.loads(text).get("applications", {}) if status == 200 else {}
-
-
-def replica_ips(pod, svc, app="ml"):
-    deployments = applications(pod, svc).get(app, {}).get("deployments", {})
-    return sorted(r["node_ip"] for d in deployments.values() for r in d.get("replicas", [])
-                  if r.get("state") == "RUNNING")
 
 
 def said_at(pod, text):
@@ -94,10 +54,6 @@ def said_at(pod, text):
     stamps = [line.split(" ", 1)[0] for line in (out.stdout + out.stderr).splitlines() if text in line]
     assert stamps, f"{pod.plan.name} never said {text!r}"
     return min(stamps)
-
-
-def ray_lines(pod):
-    return [l for l in pod.logs().splitlines() if l.startswith("ray |")]
 
 
 # --- the RayCluster: head + two workers --------------------------------------------------------------
@@ -244,27 +200,10 @@ class TestRayCluster:
 
 
 # --- settings from rayStartParams, and what is refused ----------------------------------------------
-def _head_only(params=None, env=(), annotations=None, serve=False):
-    def edit(docs):
-        rc = next(d for d in docs if d["kind"] == "RayCluster")
-        head = rc["spec"]["headGroupSpec"]
-        head["rayStartParams"].update(params or {})
-        c = head["template"]["spec"]["containers"][0]
-        c["env"] = [e for e in c["env"] if serve or e["name"] != "SEEDCORE_BOOT_CONFIG"] + \
-            [{"name": n, "value": v} for n, v in env]
-        if not serve:
-            c["env"].append({"name": "SEEDCORE_BOOT_SERVE", "value": "false"})
-        head["template"]["spec"]["restartPolicy"] = "Never"  # one life to look at
-        if annotations is not None:
-            rc["metadata"]["annotations"] = annotations
-        return docs
-    return edit
-
-
 def test_custom_rayStartParams_in_any_order_are_honoured(engine, tmp_path_factory):
     params = {"num-cpus": "2", "resources": '"{\\"accel\\": 3}"', "object-store-memory": "200000000",
               "node-manager-port": "7380", "metrics-export-port": "8081"}
-    op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr2", "10.211.2", _head_only(params))
+    op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr2", "10.211.2", head_only(params))
     try:
         head = k.run(op.head())
         head.wait_ready(300)
@@ -279,7 +218,7 @@ def test_custom_rayStartParams_in_any_order_are_honoured(engine, tmp_path_factor
 
 def test_a_value_set_both_in_rayStartParams_and_our_settings_is_one_line_and_no_ray(engine, tmp_path_factory):
     op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr3", "10.211.3",
-                    _head_only({"num-cpus": "1"}, env=[("SEEDCORE_BOOT_NUM_CPUS", "2")]))
+                    head_only({"num-cpus": "1"}, env=[("SEEDCORE_BOOT_NUM_CPUS", "2")]))
     try:
         head = k.run(op.head())
         assert head.exited.wait(120)
@@ -293,7 +232,7 @@ def test_a_value_set_both_in_rayStartParams_and_our_settings_is_one_line_and_no_
 
 
 def test_without_the_annotation_kuberays_rewritten_command_is_refused_naming_it(engine, tmp_path_factory):
-    op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr4", "10.211.4", _head_only(annotations={}))
+    op, k = cluster(tmp_path_factory, "raycluster.yaml", "kr4", "10.211.4", head_only(annotations={}))
     try:
         plan = op.head()
         assert plan.containers[0].command == ["/bin/bash", "-lc", "--"]  # what KubeRay does without it
@@ -342,17 +281,6 @@ def test_a_rayservice_head_deploys_nothing_and_kuberays_own_deploy_comes_up_runn
 
 
 # --- GCS fault tolerance -----------------------------------------------------------------------------
-TASK_ON_NODE = r"""
-import sys, ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-ray.init(logging_level="ERROR", log_to_driver=False)
-@ray.remote(num_cpus=0)
-def where():
-    return ray.util.get_node_ip_address()
-print(ray.get(where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(sys.argv[1], soft=False)).remote()))
-"""
-
-
 def test_the_head_pod_recreated_against_redis_keeps_the_workers_and_the_app(engine, tmp_path_factory):
     op, k = cluster(tmp_path_factory, "raycluster-redis.yaml", "kr6", "10.211.6")
     try:

@@ -20,11 +20,11 @@ import pytest
 
 from tests import nshost
 from tests.e2e.test_docker import _engine_or_skip
-from tests.e2e.test_kuberay import DEPLOY, IMAGE, applications, build_image, http, nodes, replica_ips
 from tests.k8s import node, podexec
 from tests.k8s.cluster import ControlPlane
 from tests.k8s.scenario import FQDN, binaries_or_skip, is_ready, pods_api
 from tests.kuberay import operator
+from tests.kuberay.inpod import DEPLOY, IMAGE, applications, build_image, http, nodes, replica_ips
 from tests.skips import need
 
 pytestmark = [pytest.mark.e2e, pytest.mark.go_tools]

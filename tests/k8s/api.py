@@ -106,4 +106,3 @@ class Client:
         """Create every object of a YAML file (kubectl create -f)."""
         with open(path, encoding="utf-8") as fh:
             return [self.create(d, namespace) for d in yaml.safe_load_all(fh) if d]
-

@@ -238,4 +238,3 @@ class ControlPlane:
         if self.host:
             self.host.close()  # PID 1 of the host: the kernel ends every process there
         shutil.rmtree(self.dir, ignore_errors=True)
-

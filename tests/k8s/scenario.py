@@ -63,4 +63,3 @@ def linked_agent(cp, tag, subnet, tmp_path_factory):
         found.close()
         raise
     return found
-

@@ -4,8 +4,8 @@ then per test class a control plane of its own and a node agent on the pods' net
 import pytest
 
 from tests.e2e.test_docker import _engine_or_skip
-from tests.e2e.test_kuberay import build_image
 from tests.k8s import cluster, scenario
+from tests.kuberay.inpod import build_image
 
 
 @pytest.fixture(scope="package")
@@ -33,4 +33,3 @@ def node_agent(plane, tmp_path_factory, request):
         yield found
     finally:
         found.close()
-

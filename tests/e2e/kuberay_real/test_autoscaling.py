@@ -6,9 +6,9 @@ import os
 import pytest
 
 from tests import nshost
-from tests.e2e.test_kuberay import DEPLOY
 from tests.k8s.scenario import ready_pods, wait_started
 from tests.kuberay import operator
+from tests.kuberay.inpod import DEPLOY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.go_tools]
 

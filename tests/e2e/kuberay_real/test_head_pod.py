@@ -7,9 +7,9 @@ import os
 import pytest
 
 from tests import nshost
-from tests.e2e.test_kuberay import DEPLOY, TASK_ON_NODE, _head_only, http, nodes, ray_lines
 from tests.k8s.scenario import ready_pods, start
 from tests.kuberay import operator
+from tests.kuberay.inpod import DEPLOY, TASK_ON_NODE, head_only, http, nodes, ray_lines
 
 pytestmark = [pytest.mark.e2e, pytest.mark.go_tools]
 
@@ -52,7 +52,7 @@ class TestWithoutTheAnnotation:
 
     def test_the_operators_rewritten_command_is_refused_naming_it_and_no_ray_comes_up(self, plane, node_agent):
         cp = plane
-        docs = _head_only(annotations={})(operator.documents(os.path.join(DEPLOY, "raycluster.yaml")))
+        docs = head_only(annotations={})(operator.documents(os.path.join(DEPLOY, "raycluster.yaml")))
         next(d for d in docs if d["kind"] == "RayCluster")["spec"].pop("workerGroupSpecs")
         for doc in docs:
             cp.client.create(doc)
@@ -71,4 +71,3 @@ class TestWithoutTheAnnotation:
         again = nshost.wait_for("a new head pod", lambda: next(
             (p for p in list(node_agent.pods.values()) if p.plan.role == "head" and p is not head), None), 240)
         assert again.exited.wait(180) and again.exit_code == 130, again.logs()[-3000:]
-

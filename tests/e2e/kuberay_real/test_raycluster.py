@@ -14,10 +14,10 @@ import os
 import pytest
 
 from tests import nshost
-from tests.e2e.test_kuberay import DEPLOY, applications, http, nodes, replica_ips
 from tests.k8s import podspec
 from tests.k8s.scenario import FQDN, pods_api, start
 from tests.kuberay import operator
+from tests.kuberay.inpod import DEPLOY, applications, http, nodes, replica_ips
 
 pytestmark = [pytest.mark.e2e, pytest.mark.go_tools]
 

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from tests import nshost
-from tests.e2e.test_kuberay import DEPLOY, applications, http
 from tests.k8s.scenario import ready_pods, wait_started
+from tests.kuberay.inpod import DEPLOY, applications, http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.go_tools]
 
@@ -123,4 +123,3 @@ class TestRayServiceUnderTheRealOperator:
         assert all(p.restarts == 0 and not p.exited.is_set() for p in [head, *workers])
         assert not OUR_DEPLOY.search(head.logs())
         assert node_agent.errors == [], node_agent.errors
-

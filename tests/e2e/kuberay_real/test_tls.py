@@ -10,12 +10,11 @@ import sys
 
 import pytest
 
-from tests import docblocks, nshost
+from tests import REPO, docblocks, nshost
 from tests.e2e import userpaths
-from tests.e2e.test_docker import REPO
-from tests.e2e.test_kuberay import IMAGE, TASK_ON_NODE, applications, http, nodes, ray_lines
 from tests.k8s import cluster, kubectl
 from tests.k8s.scenario import linked_agent, pods_api, wait_started
+from tests.kuberay.inpod import IMAGE, TASK_ON_NODE, applications, http, nodes, ray_lines
 
 pytestmark = [pytest.mark.e2e, pytest.mark.go_tools]
 
@@ -125,4 +124,3 @@ def test_a_tls_raycluster_forms_under_mutual_tls_and_refuses_pods_without_its_ca
         if node_agent:
             node_agent.close()
         cp.close()
-
