@@ -127,8 +127,8 @@ class HeadWatch:
 
     def watch_node(self, node_ip, node_manager_port):
         """Ask about this node from now on (its raylet is registered once Ray printed its marker)."""
-        # Not host_port(): this is the key the GCS matches, as the raylet builds it of its own address
-        # (node_manager_address + ":" + port, unbracketed even for IPv6).
+        # Not host_port(): no one reads this; it is the key the GCS matches, "IP:node_manager_port" as
+        # gcsprobe.check_alive measured it (with IPv4; an IPv6 node was not measured).
         self.raylet = f"{node_ip}:{node_manager_port}"
 
     def current_ip(self):
