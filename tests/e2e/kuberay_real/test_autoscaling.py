@@ -45,16 +45,18 @@ def replicas(cp):
     return cp.client.get(RC)["spec"]["workerGroupSpecs"][0]["replicas"]
 
 
+@pytest.fixture(scope="class")
+def scaled(plane, node_agent):
+    """Not a method of the class: pytest deprecates class-scoped fixtures defined as instance methods."""
+    cp = plane
+    for doc in _autoscaling(operator.documents(os.path.join(DEPLOY, "raycluster.yaml"))):
+        cp.client.create(doc)
+    head, (worker,) = wait_started(cp, node_agent, "seedcore", 1)
+    return cp, node_agent, head, worker
+
+
 class TestAutoscalingUnderTheRealOperator:
     AGENT = ("kscale", "10.212.5")
-
-    @pytest.fixture(scope="class")
-    def scaled(self, plane, node_agent):
-        cp = plane
-        for doc in _autoscaling(operator.documents(os.path.join(DEPLOY, "raycluster.yaml"))):
-            cp.client.create(doc)
-        head, (worker,) = wait_started(cp, node_agent, "seedcore", 1)
-        return cp, node_agent, head, worker
 
     def test_the_operator_adds_the_autoscaler_sidecar_its_service_account_and_role(self, scaled):
         cp, node_agent, head, worker = scaled
