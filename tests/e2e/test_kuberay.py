@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests import nshost
-from tests.e2e.test_docker import _engine_or_skip
+from tests.dockerhosts import engine_or_skip
 from tests.k8s import kubectl
 from tests.kuberay import kubelet, operator
 from tests.kuberay.inpod import (DEPLOY, TASK_ON_NODE, applications, build_image, head_only, http, nodes,
@@ -31,7 +31,7 @@ SEED = int(os.environ.get("SEEDCORE_KUBERAY_SEED") or random.randrange(10**6))  
 
 @pytest.fixture(scope="module")
 def engine():
-    _engine_or_skip()
+    engine_or_skip()
     build_image()
 
 

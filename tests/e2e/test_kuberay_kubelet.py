@@ -19,7 +19,7 @@ import subprocess
 import pytest
 
 from tests import nshost
-from tests.e2e.test_docker import _engine_or_skip
+from tests.dockerhosts import engine_or_skip
 from tests.k8s import node, podexec
 from tests.k8s.cluster import ControlPlane
 from tests.k8s.scenario import FQDN, binaries_or_skip, is_ready, pods_api
@@ -57,7 +57,7 @@ def plane():
     bins, kubelet_bins = binaries_or_skip(), node.binaries()
     need(kubelet_bins is not None, "needs the kubelet built: bash tests/k8s/kubelet.sh")
     need(not node.missing(), f"needs Debian's {', '.join(node.missing())}")
-    _engine_or_skip()
+    engine_or_skip()
     build_image()
     cp = ControlPlane(bins, name="kubelet")
     try:

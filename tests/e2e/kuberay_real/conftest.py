@@ -3,7 +3,7 @@ then per test class a control plane of its own and a node agent on the pods' net
 
 import pytest
 
-from tests.e2e.test_docker import _engine_or_skip
+from tests.dockerhosts import engine_or_skip
 from tests.k8s import cluster, scenario
 from tests.kuberay.inpod import build_image
 
@@ -11,7 +11,7 @@ from tests.kuberay.inpod import build_image
 @pytest.fixture(scope="package")
 def bins():
     found = scenario.binaries_or_skip()
-    _engine_or_skip()
+    engine_or_skip()
     build_image()
     return found
 
