@@ -22,7 +22,7 @@ from tests import nshost
 from tests.dockerhosts import engine_or_skip
 from tests.k8s import node, podexec
 from tests.k8s.cluster import ControlPlane
-from tests.k8s.scenario import FQDN, binaries_or_skip, is_ready, pods_api
+from tests.k8s.scenario import FQDN, binaries_or_skip, pods_api, ready_api_pods
 from tests.kuberay import operator
 from tests.kuberay.inpod import DEPLOY, IMAGE, applications, build_image, http, nodes, replica_ips
 from tests.skips import need
@@ -85,7 +85,7 @@ def _restarts(cp):
 
 
 def _ready(cp, role):
-    got = [p for p in pods_api(cp, **{"ray.io/cluster": "seedcore", "ray.io/node-type": role}) if is_ready(p)]
+    got = ready_api_pods(cp, role)
     return got[0] if len(got) == 1 else None
 
 

@@ -76,8 +76,8 @@ while True:
 
 def binaries(script="build.sh"):
     """{"KUBERAY_BIN": dir, "KUBERAY_OLD_BIN": dir, "KUBERNETES_BIN": dir, "GOMODCACHE": dir} from build.sh
-    --print (or what another
-    build script of this directory prints, node.py's kubelet.sh), or None if the binaries are not built.
+    --print (or what another build script of this directory prints, node.py's kubelet.sh), or None if the
+    binaries are not built.
     --print waits for a build under way (scripts/test builds in the background; SEEDCORE_GO_BUILD_WAIT, 90 min
     by default, bounds that wait in the script itself)."""
     out = subprocess.run(["bash", os.path.join(HERE, script), "--print"], capture_output=True, text=True)

@@ -26,10 +26,15 @@ def is_ready(pod):
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
 
 
+def ready_api_pods(cp, role, name="seedcore"):
+    """The API's pods of `role` in the RayCluster `name` that are Ready and not being deleted."""
+    return [p for p in pods_api(cp, **{"ray.io/cluster": name, "ray.io/node-type": role}) if is_ready(p)
+            and not p["metadata"].get("deletionTimestamp")]
+
+
 def ready_pods(cp, node_agent, role, n, name="seedcore"):
     """The agent's running pods of `role`, once the API shows n of them Ready (else None)."""
-    got = [p for p in pods_api(cp, **{"ray.io/cluster": name, "ray.io/node-type": role}) if is_ready(p)
-           and not p["metadata"].get("deletionTimestamp")]
+    got = ready_api_pods(cp, role, name)
     if len(got) != n:
         return None
     return [node_agent.pods[p["metadata"]["name"]] for p in got]

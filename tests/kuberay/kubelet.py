@@ -38,8 +38,8 @@ class Kubelet:
         os.makedirs(f"{workdir}/dns", exist_ok=True)
         shutil.copy(DNS_SCRIPT, f"{workdir}/dns/dns.py")
         self._write_records({})
-        self._resolv = f"{workdir}/resolv.conf"
-        with open(self._resolv, "w", encoding="utf-8") as fh:
+        self.resolv = f"{workdir}/resolv.conf"
+        with open(self.resolv, "w", encoding="utf-8") as fh:
             fh.write(resolv_conf(subnet, op.namespace))
         docker("network", "create", "--internal", "--subnet", f"{subnet}.0/24", "--label", f"seedcore.test={tag}",
                self.network)

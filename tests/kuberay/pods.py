@@ -49,7 +49,7 @@ class RunningPod:
         # --no-healthcheck: a kubelet runs the pod's probes only; CRI runtimes ignore an image's HEALTHCHECK
         # (ours would run `seedcore-boot status` in KubeRay's autoscaler sidecar too, on the shared /tmp/ray).
         argv = ["run", "--name", name, "--label", f"seedcore.test={self.kubelet.tag}", "--no-healthcheck",
-                "-v", f"{self.kubelet._resolv}:/etc/resolv.conf:ro"]
+                "-v", f"{self.kubelet.resolv}:/etc/resolv.conf:ro"]
         if sidecar:  # the pod's network namespace, host name and /etc/hosts: those of its first container
             argv += ["--network", f"container:{self.container}"]
         else:
